@@ -1,0 +1,45 @@
+"""convreg: 2-D cross-correlation and convolution with interchangeable backends.
+
+One call, ``convreg.conv2d(x, w)``, runs on whichever backend the registry
+selects: the pure-Python ``reference`` (the oracle), the compiled ``cython``
+kernels, or a backend a third party ships as its own package. See
+``convreg.registry`` for how a backend is chosen, and ``python -m convreg
+info`` for what is installed.
+
+>>> import convreg
+>>> convreg.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])
+array([[19., 25.],
+       [37., 43.]])
+"""
+
+__version__ = "0.1.0"
+
+from ._errors import BackendError
+from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
+from .correlate import convolve2d, corr2d
+from .pool import avg_pool2d, avg_pool2d_grad, max_pool2d, max_pool2d_grad
+from .registry import backends, get_backend, set_backend, use_backend
+from .shapes import output_shape
+from .threads import get_num_threads, set_num_threads
+
+__all__ = [
+    "__version__",
+    "BackendError",
+    "corr2d",
+    "convolve2d",
+    "conv2d",
+    "conv2d_grad_input",
+    "conv2d_grad_weight",
+    "conv2d_grad_bias",
+    "max_pool2d",
+    "avg_pool2d",
+    "max_pool2d_grad",
+    "avg_pool2d_grad",
+    "output_shape",
+    "backends",
+    "set_backend",
+    "use_backend",
+    "get_backend",
+    "set_num_threads",
+    "get_num_threads",
+]

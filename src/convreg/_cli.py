@@ -1,0 +1,64 @@
+"""The command line: ``python -m convreg info | demo``."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from typing import Sequence
+
+__all__ = ["main"]
+
+
+def _info() -> int:
+    import numpy as np
+    import pluggy
+
+    import convreg
+
+    from .threads import openmp_enabled
+
+    print(f"convreg {convreg.__version__}   Python {platform.python_version()}   "
+          f"NumPy {np.__version__}   pluggy {pluggy.__version__}")
+    print(f"OpenMP: {'on' if openmp_enabled() else 'off'}   "
+          f"threads per call: {convreg.get_num_threads()}")
+    print()
+    rows = [("backend", "state", "version", "priority", "source", "ops")]
+    for b in convreg.backends():
+        state = "available" if b.available else "unavailable"
+        rows.append((b.name, state, b.version or "-", f"{b.priority:g}", b.source,
+                     ", ".join(b.ops) or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
+    print()
+    for b in convreg.backends():
+        print(f"{b.name}: {b.reason}")
+    try:
+        default = convreg.get_backend("conv2d")
+    except convreg.BackendError as exc:
+        default = f"none ({exc})"
+    print(f"\nconv2d on NumPy arrays would run on: {default}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="convreg",
+        description="2-D convolution with interchangeable backends.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("info", help="list the backends, their state, and the build")
+    demo = sub.add_parser("demo", help="the chapter on convolutional layers, end to end")
+    demo.add_argument("--backend", action="append",
+                      help="run on this backend only (repeatable); default: every available one")
+    args = parser.parse_args(argv)
+    if args.command == "info":
+        return _info()
+    from ._demo import run
+
+    return run(args.backend)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Front ends of the single-image ops: ``corr2d`` and ``convolve2d``.
+
+Validation happens here, once; the backend receives 2-D C-contiguous arrays
+of one float dtype and a checked ``mode``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import registry
+from ._arrays import as_arrays, compute_dtype, contiguous
+from ._validate import check_mode, check_ndim, check_output
+
+__all__ = ["corr2d", "convolve2d"]
+
+
+def _prepare(op: str, X: Any, K: Any, mode: Any) -> tuple[Any, Any, str]:
+    X, K = as_arrays(X=X, K=K)
+    mode = check_mode(mode)
+    dtype = compute_dtype(X=X, K=K)
+    check_ndim(X, "X", (2,), "(height, width)")
+    check_ndim(K, "K", (2,), "(kh, kw)")
+    if 0 in X.shape or 0 in K.shape:
+        raise ValueError(f"{op}: X {X.shape} and K {K.shape} must not be empty")
+    (H, W), (kh, kw) = X.shape, K.shape
+    if mode == "valid":
+        if kh > H or kw > W:
+            raise ValueError(
+                f"{op}: kernel of shape {K.shape} is larger than the input of shape "
+                f"{X.shape}; mode='valid' needs kh <= height and kw <= width "
+                "(use mode='same' or 'full' for zero fill)"
+            )
+        out = (H - kh + 1, W - kw + 1)
+    elif mode == "full":
+        out = (H + kh - 1, W + kw - 1)
+    else:
+        out = (H, W)
+    check_output(out, dtype, op)
+    return contiguous(X, dtype), contiguous(K, dtype), mode
+
+
+def corr2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -> Any:
+    """2-D cross-correlation: ``Y[i, j] = sum_ab X[i + a, j + b] K[a, b]``.
+
+    Parameters
+    ----------
+    X : array_like, shape (H, W)
+        The input image.
+    K : array_like, shape (kh, kw)
+        The kernel. In ``"valid"`` mode it may not be larger than ``X``.
+    mode : {"valid", "same", "full"}
+        As in :func:`scipy.signal.correlate2d`, with zero fill: ``"valid"``
+        gives ``(H - kh + 1, W - kw + 1)``, ``"same"`` gives ``(H, W)``
+        centred as SciPy centres it, ``"full"`` gives ``(H + kh - 1, W + kw - 1)``.
+    backend : str, optional
+        Run on this backend; default: the current selection (see
+        :mod:`convreg.registry`).
+
+    Returns
+    -------
+    ndarray
+        float32 if both inputs are float32, else float64 (integers and bools
+        compute in float64). Same array type as the inputs.
+
+    Examples
+    --------
+    The chapter's first example:
+
+    >>> import numpy as np, convreg
+    >>> X = np.arange(9.0).reshape(3, 3)
+    >>> convreg.corr2d(X, [[0.0, 1.0], [2.0, 3.0]])
+    array([[19., 25.],
+           [37., 43.]])
+
+    An edge detector: ``[[1, -1]]`` marks where a row changes value.
+
+    >>> convreg.corr2d([[1, 1, 0, 0, 1]], [[1, -1]])
+    array([[ 0.,  1.,  0., -1.]])
+    """
+    X, K, mode = _prepare("corr2d", X, K, mode)
+    return registry.dispatch("corr2d", backend, type(X))(X, K, mode)
+
+
+def convolve2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -> Any:
+    """True 2-D convolution: ``Y[i, j] = sum_ab X[i - a, j - b] K[a, b]``.
+
+    Equal to :func:`corr2d` with the kernel flipped on both axes in
+    ``"valid"`` and ``"full"`` modes and, for odd kernel sizes, in ``"same"``
+    mode; for an even kernel size ``"same"`` is centred as
+    :func:`scipy.signal.convolve2d` centres it, which is one sample earlier
+    than ``corr2d``'s ``"same"``.
+
+    Parameters and return value are those of :func:`corr2d`.
+
+    Examples
+    --------
+    >>> import numpy as np, convreg
+    >>> X = np.arange(9.0).reshape(3, 3)
+    >>> convreg.convolve2d(X, [[3.0, 2.0], [1.0, 0.0]])
+    array([[19., 25.],
+           [37., 43.]])
+    >>> convreg.convolve2d([[1, 2]], [[1, 1]], mode="full")
+    array([[1., 3., 2.]])
+    """
+    X, K, mode = _prepare("convolve2d", X, K, mode)
+    return registry.dispatch("convolve2d", backend, type(X))(X, K, mode)

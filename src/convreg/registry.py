@@ -1,0 +1,440 @@
+"""The backend registry: discovery, selection and dispatch.
+
+Dispatch model
+--------------
+Every public op (``convreg.corr2d``, ``convreg.conv2d``, ...) validates its
+arguments, then asks :func:`dispatch` for the implementation of that op and
+calls it. Which backend answers is decided, for one call, by the first of:
+
+1. the call's ``backend=`` argument;
+2. the innermost :func:`use_backend` context (a ``contextvars`` variable, so
+   threads and asyncio tasks never see each other's choice);
+3. the process default set by :func:`set_backend`;
+4. the environment variable ``CONVREG_BACKEND``, read when the registry loads;
+5. automatic selection: among available backends that implement the op and
+   accept the arrays' type, the one with the highest ``priority`` (ties by
+   name). NumPy arrays go to ``cython`` (falling back to ``reference`` for ops
+   it lacks), CuPy arrays to a GPU backend.
+
+A backend named in 1-4 must exist, be available, implement the op and accept
+the array type; otherwise :class:`~convreg.BackendError` names every backend
+considered and why each was passed over. There is no silent fallback to
+another backend and no silent host/device copy.
+
+Discovery
+---------
+Backends come from pluggy plugins found through the entry-point group
+``convreg.backends`` (convreg's own backends are registered the same way, in
+its ``pyproject.toml``). Discovery is lazy: the first dispatch, a call to
+:func:`backends`, or :func:`load`. ``CONVREG_DISABLE_PLUGIN_AUTOLOAD=1`` loads
+only convreg's own entry points; ``CONVREG_PLUGINS=a,b`` loads only the named
+third-party ones. A plugin that fails to import or register, or that returns a
+malformed backend, is listed unavailable with the exception as its reason and
+one warning; it never breaks ``import convreg`` or another backend.
+
+Cost per call
+-------------
+Resolution is cached per ``(op, requested name, array type)``; a cached call
+costs a context-variable read and a dict lookup, no hook call. The cache is
+cleared whenever the registry is (re)loaded. Each resolution is logged at
+DEBUG on the logger ``convreg.dispatch``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import importlib
+import importlib.metadata
+import logging
+import os
+import threading
+import warnings
+from typing import Any, Callable, Iterator
+
+import pluggy
+
+from . import hookspecs
+from ._errors import BackendError
+
+__all__ = [
+    "OPS",
+    "BackendInfo",
+    "load",
+    "backends",
+    "set_backend",
+    "use_backend",
+    "get_backend",
+    "dispatch",
+]
+
+logger = logging.getLogger("convreg.dispatch")
+
+#: Ops a backend may implement, as methods of the same name.
+OPS = (
+    "corr2d",
+    "convolve2d",
+    "conv2d",
+    "conv2d_grad_input",
+    "conv2d_grad_weight",
+    "max_pool2d",
+    "avg_pool2d",
+    "max_pool2d_grad",
+    "avg_pool2d_grad",
+)
+
+ENTRY_POINT_GROUP = "convreg.backends"
+_OWN_DISTRIBUTION = "convreg"
+# Used only when convreg's own entry points are missing from the installed
+# metadata (e.g. the source tree put on sys.path by hand), so that the two
+# built-in backends are still found.
+_OWN_PLUGINS = {"reference": "convreg.plugins.reference", "cython": "convreg.plugins.cython"}
+_REQUIRED_ATTRS = ("name", "api_version", "priority", "array_types", "available")
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendInfo:
+    """One row of :func:`backends`."""
+
+    name: str
+    available: bool
+    reason: str
+    version: str
+    priority: float
+    source: str
+    ops: tuple[str, ...]
+    api_version: Any = None
+
+    def __str__(self) -> str:
+        state = "available" if self.available else f"unavailable: {self.reason}"
+        return f"{self.name} ({state})"
+
+
+@dataclasses.dataclass
+class _Entry:
+    info: BackendInfo
+    backend: Any = None  # the backend object, None when it failed to load
+
+
+class _Registry:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.entries: dict[str, _Entry] = {}
+        self.loaded = False
+        self.env_backend: str | None = None
+        self.default: str | None = None
+        self.cache: dict[tuple[str, str | None, type], Callable[..., Any]] = {}
+        self.plugin_manager: pluggy.PluginManager | None = None
+
+
+_registry = _Registry()
+_selected: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "convreg_backend", default=None
+)
+
+
+# -- discovery --------------------------------------------------------------
+
+
+def _dist_name(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None else "unknown distribution"
+
+
+def _source(dist: str) -> str:
+    return "built in" if dist == _OWN_DISTRIBUTION else dist
+
+
+def _wanted(ep_name: str, dist: str) -> bool:
+    if dist == _OWN_DISTRIBUTION:
+        return True
+    if os.environ.get("CONVREG_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0"):
+        return False
+    allow = os.environ.get("CONVREG_PLUGINS")
+    if allow is not None:
+        return ep_name in {n.strip() for n in allow.split(",") if n.strip()}
+    return True
+
+
+def _fail(name: str, source: str, reason: str) -> None:
+    """List ``name`` as unavailable and warn once."""
+    _registry.entries.setdefault(
+        name, _Entry(BackendInfo(name, False, reason, "", float("-inf"), source, ()))
+    )
+    warnings.warn(
+        f"convreg: the backend plugin {name!r} ({source}) could not be loaded: {reason}. "
+        "It is listed as unavailable in convreg.backends(); other backends are unaffected.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+def _malformed(backend: Any) -> str | None:
+    missing = [a for a in _REQUIRED_ATTRS if not hasattr(backend, a)]
+    if missing:
+        return f"the backend object {backend!r} lacks {', '.join(missing)}"
+    if not isinstance(backend.name, str) or not backend.name:
+        return f"backend name must be a non-empty str, got {backend.name!r}"
+    if not isinstance(backend.array_types, tuple) or not all(
+        isinstance(t, type) for t in backend.array_types
+    ):
+        return f"array_types must be a tuple of classes, got {backend.array_types!r}"
+    if not isinstance(backend.priority, (int, float)):
+        return f"priority must be a number, got {backend.priority!r}"
+    return None
+
+
+def _add_backend(backend: Any, source: str) -> None:
+    problem = _malformed(backend)
+    name = getattr(backend, "name", None)
+    if problem is not None:
+        label = name if isinstance(name, str) and name else f"<malformed from {source}>"
+        _fail(label, source, problem)
+        return
+    if name in _registry.entries:
+        _fail(f"{name} ({source})", source,
+              f"a backend named {name!r} is already registered by {_registry.entries[name].info.source}")
+        return
+    ops = tuple(op for op in OPS if callable(getattr(backend, op, None)))
+    version = str(getattr(backend, "version", "") or "")
+    if backend.api_version not in hookspecs.SUPPORTED_API_VERSIONS:
+        ok, reason = False, (
+            f"written for backend API version {backend.api_version!r}; this convreg "
+            f"supports {sorted(hookspecs.SUPPORTED_API_VERSIONS)}. Upgrade the plugin or convreg"
+        )
+    else:
+        try:
+            ok, reason = backend.available()
+            ok, reason = bool(ok), str(reason)
+        except Exception as exc:  # a broken availability probe makes it unavailable
+            ok, reason = False, f"available() raised {exc!r}"
+    info = BackendInfo(name, ok, reason, version, float(backend.priority), source, ops,
+                       backend.api_version)
+    _registry.entries[name] = _Entry(info, backend)
+
+
+def _load_plugin(pm: pluggy.PluginManager, name: str, module_path: str | None,
+                 ep: importlib.metadata.EntryPoint | None, source: str) -> None:
+    try:
+        plugin = ep.load() if ep is not None else importlib.import_module(module_path)
+    except Exception as exc:
+        _fail(name, source, f"import failed: {exc!r}")
+        return
+    try:
+        pm.register(plugin, name=f"{source}:{name}")
+        impls = [i for i in pm.hook.convreg_backends.get_hookimpls() if i.plugin is plugin]
+        if not impls:
+            raise TypeError("it implements no convreg_backends() hook")
+        provided = [b for impl in impls for b in impl.function()]
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            pm.unregister(plugin)
+        _fail(name, source, f"registration failed: {exc!r}")
+        return
+    for backend in provided:
+        _add_backend(backend, source)
+
+
+def load(*, reload: bool = False) -> None:
+    """Discover the backend plugins (once; again with ``reload=True``).
+
+    Reloading re-reads the entry points and ``CONVREG_BACKEND``, keeps
+    :func:`set_backend`'s choice, and clears the resolution cache.
+    """
+    with _registry.lock:
+        if _registry.loaded and not reload:
+            return
+        _registry.entries = {}
+        _registry.cache.clear()
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        _registry.plugin_manager = pm
+        eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        seen_own = set()
+        for ep in sorted(eps, key=lambda e: (_dist_name(e) != _OWN_DISTRIBUTION, e.name)):
+            dist = _dist_name(ep)
+            if dist == _OWN_DISTRIBUTION:
+                if ep.name in seen_own:
+                    continue  # the same distribution seen twice on sys.path
+                seen_own.add(ep.name)
+            if _wanted(ep.name, dist):
+                _load_plugin(pm, ep.name, None, ep, _source(dist))
+        for name, module in _OWN_PLUGINS.items():
+            if name not in seen_own:
+                _load_plugin(pm, name, module, None, "built in")
+        _registry.env_backend = os.environ.get("CONVREG_BACKEND") or None
+        _registry.loaded = True
+        logger.debug("loaded backends: %s", ", ".join(map(str, _infos())))
+
+
+def _ensure_loaded() -> None:
+    if not _registry.loaded:
+        load()
+
+
+def _infos() -> list[BackendInfo]:
+    return sorted((e.info for e in _registry.entries.values()),
+                  key=lambda i: (-i.priority, i.name))
+
+
+def backends() -> list[BackendInfo]:
+    """Every known backend, highest priority first.
+
+    Examples
+    --------
+    >>> import convreg
+    >>> [b.name for b in convreg.backends() if b.available]  # doctest: +SKIP
+    ['cython', 'reference']
+    >>> next(b for b in convreg.backends() if b.name == "reference").ops[:2]
+    ('corr2d', 'convolve2d')
+    """
+    _ensure_loaded()
+    return _infos()
+
+
+# -- selection --------------------------------------------------------------
+
+
+def _check_name(name: str | None, what: str) -> None:
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"{what} takes a backend name (str) or None; got {name!r}")
+
+
+def set_backend(name: str | None) -> None:
+    """Set the process-wide default backend (``None`` restores automatic selection).
+
+    The name is checked when an op runs, not here, so a plugin may be
+    installed later; :func:`get_backend` tells what a call would use.
+    """
+    _check_name(name, "set_backend")
+    _registry.default = name
+
+
+@contextlib.contextmanager
+def use_backend(name: str | None) -> Iterator[None]:
+    """Run the enclosed block with ``name`` as the backend (scoped to this context).
+
+    Examples
+    --------
+    >>> import convreg
+    >>> with convreg.use_backend("reference"):
+    ...     convreg.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])
+    array([[19., 25.],
+           [37., 43.]])
+    """
+    _check_name(name, "use_backend")
+    token = _selected.set(name)
+    try:
+        yield
+    finally:
+        _selected.reset(token)
+
+
+def _requested() -> tuple[str | None, str]:
+    name = _selected.get()
+    if name is not None:
+        return name, "use_backend()"
+    if _registry.default is not None:
+        return _registry.default, "set_backend()"
+    if _registry.env_backend is not None:
+        return _registry.env_backend, "the CONVREG_BACKEND environment variable"
+    return None, "automatic selection"
+
+
+def get_backend(op: str = "conv2d", array_type: type | None = None) -> str:
+    """The name of the backend a call of ``op`` on ``array_type`` would use now.
+
+    Raises :class:`BackendError` when that call would.
+    """
+    import numpy as np
+
+    with _registry.lock:
+        _ensure_loaded()
+        name, source = _requested()
+        return _resolve(op, name, source, np.ndarray if array_type is None else array_type).name
+
+
+def _type_name(t: type) -> str:
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def _why_not(entry: _Entry, op: str, array_type: type) -> str | None:
+    """Why ``entry`` cannot run ``op`` on ``array_type``; None when it can."""
+    info = entry.info
+    if not info.available:
+        return f"unavailable: {info.reason}"
+    if op not in info.ops:
+        return f"does not implement {op}"
+    if not issubclass(array_type, entry.backend.array_types):
+        accepted = ", ".join(map(_type_name, entry.backend.array_types))
+        return f"does not accept {_type_name(array_type)} (takes {accepted})"
+    return None
+
+
+def _considered(op: str, array_type: type) -> str:
+    rows = []
+    for info in _infos():
+        why = _why_not(_registry.entries[info.name], op, array_type)
+        rows.append(f"  {info.name}: {why or 'could run it'}")
+    return "\n".join(rows) or "  (no backends are installed)"
+
+
+def _resolve(op: str, name: str | None, source: str, array_type: type) -> Any:
+    """The backend object that runs ``op`` on ``array_type`` under this selection."""
+    if op not in OPS:
+        raise ValueError(f"unknown op {op!r}; ops are {OPS}")
+    if name is not None:
+        entry = _registry.entries.get(name)
+        why = "no backend of that name is registered" if entry is None else _why_not(entry, op, array_type)
+        if why is not None:
+            hint = ""
+            if why.startswith("does not accept"):
+                hint = (" convreg never copies between host and device silently: move "
+                        "the arrays first (cupy.asarray(...) or cupy.asnumpy(...)).")
+            raise BackendError(
+                f"{op}: backend {name!r}, chosen by {source}, cannot run it on "
+                f"{_type_name(array_type)}: {why}.{hint}\nBackends considered:\n"
+                f"{_considered(op, array_type)}\nChoose one that could run it, or "
+                "install the plugin that provides it (python -m convreg info lists them)."
+            )
+        logger.debug("%s on %s: %r chosen by %s", op, _type_name(array_type), name, source)
+        return entry.backend
+    candidates = [
+        e for e in _registry.entries.values() if _why_not(e, op, array_type) is None
+    ]
+    if not candidates:
+        raise BackendError(
+            f"{op}: no backend can run it on {_type_name(array_type)}.\n"
+            f"Backends considered:\n{_considered(op, array_type)}\n"
+            "Install a backend for this array type, or convert the arrays."
+        )
+    best = min(candidates, key=lambda e: (-e.info.priority, e.info.name))
+    logger.debug("%s on %s: %r by automatic selection (priority %s)", op,
+                 _type_name(array_type), best.info.name, best.info.priority)
+    return best.backend
+
+
+def dispatch(op: str, backend: str | None, array_type: type) -> Callable[..., Any]:
+    """The implementation of ``op`` for arrays of ``array_type``: a bound method.
+
+    ``backend`` is the call's ``backend=`` argument. Cached per (op, name the
+    selection resolves to, array type); see the module docstring.
+    """
+    name = backend if backend is not None else (
+        _selected.get() or _registry.default or _registry.env_backend
+    )
+    try:
+        return _registry.cache[(op, name, array_type)]
+    except KeyError:
+        pass
+    with _registry.lock:
+        _ensure_loaded()
+        if backend is not None:
+            _check_name(backend, "backend=")
+            source = "the backend= argument"
+        else:
+            name, source = _requested()
+        impl = getattr(_resolve(op, name, source, array_type), op)
+        _registry.cache[(op, name, array_type)] = impl
+        return impl
