@@ -148,5 +148,5 @@ def shape_arg(value: Any, name: str, lengths: tuple[int, ...]) -> tuple[int, ...
     if (isinstance(value, (tuple, list)) or hasattr(value, "__len__")) and len(value) in lengths \
             and all(_is_int(v) and v >= 0 for v in value):
         return tuple(int(v) for v in value)
-    expected = " or ".join(f"{n} non-negative ints" for n in lengths)
+    expected = " or ".join(map(str, lengths)) + " non-negative ints"
     raise ValueError(f"{name} must be a sequence of {expected}; got {value!r}")
