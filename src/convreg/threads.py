@@ -2,41 +2,53 @@
 
 The count is passed to every OpenMP parallel region explicitly (not through
 ``omp_set_num_threads``, whose setting belongs to the calling thread only), so
-:func:`set_num_threads` holds for calls made from any Python thread. The
-default is OpenMP's own, which honours ``OMP_NUM_THREADS``.
+:func:`set_num_threads` holds for calls made from any Python thread. Until it
+is called, each call asks OpenMP for its default, which honours
+``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits(n, "openmp")``.
+
+:func:`set_num_threads` also limits the BLAS pool (through threadpoolctl)
+that the im2col + GEMM path calls, so one setting governs both pools. The
+two never nest: a kernel's OpenMP region and a GEMM run one after the other,
+so at most ``n`` threads compute at any time.
 """
 
 from __future__ import annotations
 
 import functools
 import numbers
+from typing import Any
 
 __all__ = ["get_num_threads", "set_num_threads", "openmp_enabled"]
 
 _num_threads: int | None = None
+_blas_limit: Any = None  # threadpoolctl's handle, to restore the BLAS default
 
 
 @functools.lru_cache(maxsize=None)
-def _openmp() -> tuple[bool, int]:
+def _openmp() -> Any:
     try:
         from ._cy import _openmp as omp
     except ImportError:
-        return (False, 1)
-    return (omp.openmp_enabled(), max(1, omp.default_num_threads()))
+        return None
+    return omp
 
 
 def openmp_enabled() -> bool:
     """True when the compiled kernels were built with OpenMP."""
-    return _openmp()[0]
+    omp = _openmp()
+    return omp is not None and omp.openmp_enabled()
 
 
 def get_num_threads() -> int:
     """Threads the compiled kernels use per call."""
-    return _openmp()[1] if _num_threads is None else _num_threads
+    if _num_threads is not None:
+        return _num_threads
+    omp = _openmp()
+    return 1 if omp is None else max(1, omp.default_num_threads())
 
 
 def set_num_threads(n: int | None) -> None:
-    """Use ``n`` threads per kernel call from now on (``None``: OpenMP's default).
+    """Use ``n`` threads per kernel call and in BLAS from now on (``None``: the defaults).
 
     Examples
     --------
@@ -45,7 +57,14 @@ def set_num_threads(n: int | None) -> None:
     1
     >>> convreg.set_num_threads(None)
     """
-    global _num_threads
+    global _num_threads, _blas_limit
     if n is not None and (not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1):
         raise ValueError(f"the thread count must be a positive int or None; got {n!r}")
+    from threadpoolctl import threadpool_limits
+
+    if _blas_limit is not None:
+        _blas_limit.restore_original_limits()
+        _blas_limit = None
+    if n is not None:
+        _blas_limit = threadpool_limits(limits=int(n), user_api="blas")
     _num_threads = None if n is None else int(n)

@@ -1,0 +1,181 @@
+"""Kernels of conv2d and its gradients: direct loops and im2col / col2im.
+
+Contract (checked by convreg/plugins/cython.py before entry): arrays are
+C-contiguous, of one dtype, with the shapes each docstring states; strides,
+dilations and paddings are non-negative (strides and dilations positive);
+every window the output shape implies lies inside the (padded) input;
+``num_threads >= 1``. All loops run without the GIL; each parallel loop
+gives every thread its own output elements, so no two threads write one.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+
+
+def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] w,
+                  floating[:, :, :, ::1] y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh,
+                  Py_ssize_t dw, Py_ssize_t groups, int num_threads):
+    """``y[n, o] += sum_{c,a,b} w[o, c, a, b] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``.
+
+    ``xp`` is the zero-padded input ``(N, C, Hp, Wp)``, ``w`` is
+    ``(O, Cg, kh, kw)``, ``y`` is the zeroed ``(N, O, oh, ow)``. One thread per
+    output plane ``(n, o)``; the inner loop runs along an output row.
+    """
+    cdef Py_ssize_t N = y.shape[0], O = y.shape[1], oh = y.shape[2], ow = y.shape[3]
+    cdef Py_ssize_t Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3]
+    cdef Py_ssize_t Og = O // groups
+    cdef Py_ssize_t p, n, o, ci, c, a, b, i, j, r0, c0
+    cdef floating tap
+    with nogil:
+        for p in prange(N * O, schedule="static", num_threads=num_threads):
+            n = p // O
+            o = p % O
+            for ci in range(Cg):
+                c = (o // Og) * Cg + ci
+                for a in range(kh):
+                    for b in range(kw):
+                        tap = w[o, ci, a, b]
+                        for i in range(oh):
+                            r0 = i * sh + a * dh
+                            c0 = b * dw
+                            for j in range(ow):
+                                y[n, o, i, j] += tap * xp[n, c, r0, c0 + j * sw]
+
+
+def conv2d_grad_input_direct(const floating[:, :, :, ::1] g, const floating[:, :, :, ::1] w,
+                             floating[:, :, :, ::1] dxp, Py_ssize_t sh, Py_ssize_t sw,
+                             Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads):
+    """``dxp[n, c, i*sh + a*dh, j*sw + b*dw] += w[o, c', a, b] * g[n, o, i, j]``.
+
+    ``g`` is ``(N, O, oh, ow)``, ``dxp`` the zeroed padded input gradient
+    ``(N, C, Hp, Wp)``. One thread per input plane ``(n, c)``.
+    """
+    cdef Py_ssize_t N = dxp.shape[0], C = dxp.shape[1]
+    cdef Py_ssize_t O = g.shape[1], oh = g.shape[2], ow = g.shape[3]
+    cdef Py_ssize_t Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3]
+    cdef Py_ssize_t Og = O // groups
+    cdef Py_ssize_t p, n, c, ci, oo, o, a, b, i, j, r0, c0
+    cdef floating tap
+    with nogil:
+        for p in prange(N * C, schedule="static", num_threads=num_threads):
+            n = p // C
+            c = p % C
+            ci = c % Cg
+            for oo in range(Og):
+                o = (c // Cg) * Og + oo
+                for a in range(kh):
+                    for b in range(kw):
+                        tap = w[o, ci, a, b]
+                        for i in range(oh):
+                            r0 = i * sh + a * dh
+                            c0 = b * dw
+                            for j in range(ow):
+                                dxp[n, c, r0, c0 + j * sw] += tap * g[n, o, i, j]
+
+
+def conv2d_grad_weight_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] g,
+                              floating[:, :, :, ::1] dw_out, Py_ssize_t sh, Py_ssize_t sw,
+                              Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups, int num_threads):
+    """``dw[o, c, a, b] = sum_{n,i,j} g[n, o, i, j] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``.
+
+    One thread per kernel plane ``(o, c)``; sums accumulate in double.
+    """
+    cdef Py_ssize_t N = g.shape[0], O = g.shape[1], oh = g.shape[2], ow = g.shape[3]
+    cdef Py_ssize_t Cg = dw_out.shape[1], kh = dw_out.shape[2], kw = dw_out.shape[3]
+    cdef Py_ssize_t Og = O // groups
+    cdef Py_ssize_t p, o, ci, c, a, b, n, i, j, r0, c0
+    cdef double acc
+    with nogil:
+        for p in prange(O * Cg, schedule="static", num_threads=num_threads):
+            o = p // Cg
+            ci = p % Cg
+            c = (o // Og) * Cg + ci
+            for a in range(kh):
+                for b in range(kw):
+                    acc = 0
+                    for n in range(N):
+                        for i in range(oh):
+                            r0 = i * sh + a * dh
+                            c0 = b * dw
+                            for j in range(ow):
+                                acc = acc + g[n, o, i, j] * xp[n, c, r0, c0 + j * sw]
+                    dw_out[o, ci, a, b] = <floating>acc
+
+
+cdef struct Range:
+    Py_ssize_t first
+    Py_ssize_t stop
+
+
+cdef inline Range _inside(Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t s,
+                          Py_ssize_t off) noexcept nogil:
+    """Output indices ``t`` in ``[first, stop)`` whose input ``t*s + off`` is in ``[0, n_in)``.
+
+    Returned by value, not through pointers: a variable whose address is
+    passed out of a prange body would be shared between threads.
+    """
+    cdef Range r
+    r.first = (-off + s - 1) // s if off < 0 else 0
+    r.stop = (n_in - 1 - off) // s + 1 if n_in - 1 - off >= 0 else 0
+    if r.stop > n_out:
+        r.stop = n_out
+    if r.first > r.stop:
+        r.first = r.stop
+    return r
+
+
+def im2col(const floating[:, :, ::1] x, floating[:, ::1] cols, Py_ssize_t kh, Py_ssize_t kw,
+           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt,
+           Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int num_threads):
+    """Unfold ``x`` ``(C, H, W)`` into ``cols`` ``(C*kh*kw, oh*ow)``, zero padding implicit.
+
+    ``cols[(c*kh + a)*kw + b, i*ow + j] = x[c, i*sh + a*dh - pt, j*sw + b*dw - pl]``
+    (zero outside ``x``). One thread per row of ``cols``.
+    """
+    cdef Py_ssize_t C = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t r, c, a, b, i, j, ih, iw0
+    cdef Range js
+    with nogil:
+        for r in prange(C * kh * kw, schedule="static", num_threads=num_threads):
+            c = r // (kh * kw)
+            a = (r // kw) % kh
+            b = r % kw
+            iw0 = b * dw - pl
+            js = _inside(W, ow, sw, iw0)
+            for i in range(oh):
+                ih = i * sh + a * dh - pt
+                if ih < 0 or ih >= H:
+                    for j in range(ow):
+                        cols[r, i * ow + j] = 0
+                    continue
+                for j in range(js.first):
+                    cols[r, i * ow + j] = 0
+                for j in range(js.first, js.stop):
+                    cols[r, i * ow + j] = x[c, ih, iw0 + j * sw]
+                for j in range(js.stop, ow):
+                    cols[r, i * ow + j] = 0
+
+
+def col2im(const floating[:, ::1] cols, floating[:, :, ::1] dx, Py_ssize_t kh, Py_ssize_t kw,
+           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt,
+           Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int num_threads):
+    """Fold ``cols`` back, adding: the adjoint of :func:`im2col` into ``dx`` ``(C, H, W)``.
+
+    One thread per channel, so every thread owns the plane it adds into.
+    """
+    cdef Py_ssize_t C = dx.shape[0], H = dx.shape[1], W = dx.shape[2]
+    cdef Py_ssize_t r, c, a, b, i, j, ih, iw0
+    cdef Range js
+    with nogil:
+        for c in prange(C, schedule="static", num_threads=num_threads):
+            for a in range(kh):
+                for b in range(kw):
+                    r = (c * kh + a) * kw + b
+                    iw0 = b * dw - pl
+                    js = _inside(W, ow, sw, iw0)
+                    for i in range(oh):
+                        ih = i * sh + a * dh - pt
+                        if ih < 0 or ih >= H:
+                            continue
+                        for j in range(js.first, js.stop):
+                            dx[c, ih, iw0 + j * sw] += cols[r, i * ow + j]
