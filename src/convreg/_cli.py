@@ -52,6 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="the chapter on convolutional layers, end to end")
     demo.add_argument("--backend", action="append",
                       help="run on this backend only (repeatable); default: every available one")
+    sub.add_parser("bench", add_help=False,
+                   help="time the backends beside SciPy and PyTorch (--help for options)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from .bench import main as bench
+
+        return bench(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "info":
         return _info()

@@ -124,19 +124,24 @@ cdef inline Range _inside(Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t s,
     return r
 
 
-def im2col(const floating[:, :, ::1] x, floating[:, ::1] cols, Py_ssize_t kh, Py_ssize_t kw,
-           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt,
-           Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int num_threads):
-    """Unfold ``x`` ``(C, H, W)`` into ``cols`` ``(C*kh*kw, oh*ow)``, zero padding implicit.
+def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t kh,
+           Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
+           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int num_threads):
+    """Unfold ``x`` ``(n, C, H, W)`` into ``cols`` ``(n, C*kh*kw, oh*ow)``, zero padding implicit.
 
-    ``cols[(c*kh + a)*kw + b, i*ow + j] = x[c, i*sh + a*dh - pt, j*sw + b*dw - pl]``
-    (zero outside ``x``). One thread per row of ``cols``.
+    ``cols[m, (c*kh + a)*kw + b, i*ow + j] = x[m, c, i*sh + a*dh - pt, j*sw + b*dw - pl]``
+    (zero outside ``x``). One thread per row of ``cols``; the whole batch
+    slice is one parallel region, so the OpenMP team and the BLAS threads of
+    the GEMM that follows alternate once per slice, not once per image.
     """
-    cdef Py_ssize_t C = x.shape[0], H = x.shape[1], W = x.shape[2]
-    cdef Py_ssize_t r, c, a, b, i, j, ih, iw0
+    cdef Py_ssize_t n = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t rows = C * kh * kw
+    cdef Py_ssize_t q, m, r, c, a, b, i, j, ih, iw0
     cdef Range js
     with nogil:
-        for r in prange(C * kh * kw, schedule="static", num_threads=num_threads):
+        for q in prange(n * rows, schedule="static", num_threads=num_threads):
+            m = q // rows
+            r = q % rows
             c = r // (kh * kw)
             a = (r // kw) % kh
             b = r % kw
@@ -146,28 +151,31 @@ def im2col(const floating[:, :, ::1] x, floating[:, ::1] cols, Py_ssize_t kh, Py
                 ih = i * sh + a * dh - pt
                 if ih < 0 or ih >= H:
                     for j in range(ow):
-                        cols[r, i * ow + j] = 0
+                        cols[m, r, i * ow + j] = 0
                     continue
                 for j in range(js.first):
-                    cols[r, i * ow + j] = 0
+                    cols[m, r, i * ow + j] = 0
                 for j in range(js.first, js.stop):
-                    cols[r, i * ow + j] = x[c, ih, iw0 + j * sw]
+                    cols[m, r, i * ow + j] = x[m, c, ih, iw0 + j * sw]
                 for j in range(js.stop, ow):
-                    cols[r, i * ow + j] = 0
+                    cols[m, r, i * ow + j] = 0
 
 
-def col2im(const floating[:, ::1] cols, floating[:, :, ::1] dx, Py_ssize_t kh, Py_ssize_t kw,
-           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt,
-           Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int num_threads):
-    """Fold ``cols`` back, adding: the adjoint of :func:`im2col` into ``dx`` ``(C, H, W)``.
+def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx, Py_ssize_t kh,
+           Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
+           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int num_threads):
+    """Fold ``cols`` ``(n, C*kh*kw, oh*ow)`` back into ``dx`` ``(n, C, H, W)``, adding.
 
-    One thread per channel, so every thread owns the plane it adds into.
+    The adjoint of :func:`im2col`. One thread per plane ``(m, c)``, so every
+    thread owns the plane it adds into.
     """
-    cdef Py_ssize_t C = dx.shape[0], H = dx.shape[1], W = dx.shape[2]
-    cdef Py_ssize_t r, c, a, b, i, j, ih, iw0
+    cdef Py_ssize_t n = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t q, m, r, c, a, b, i, j, ih, iw0
     cdef Range js
     with nogil:
-        for c in prange(C, schedule="static", num_threads=num_threads):
+        for q in prange(n * C, schedule="static", num_threads=num_threads):
+            m = q // C
+            c = q % C
             for a in range(kh):
                 for b in range(kw):
                     r = (c * kh + a) * kw + b
@@ -178,4 +186,4 @@ def col2im(const floating[:, ::1] cols, floating[:, :, ::1] dx, Py_ssize_t kh, P
                         if ih < 0 or ih >= H:
                             continue
                         for j in range(js.first, js.stop):
-                            dx[c, ih, iw0 + j * sw] += cols[r, i * ow + j]
+                            dx[m, c, ih, iw0 + j * sw] += cols[m, r, i * ow + j]

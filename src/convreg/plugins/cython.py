@@ -10,17 +10,21 @@ Algorithms (chosen in :func:`use_gemm`, the one place the choice is made):
 
 * single-image ``corr2d``/``convolve2d``: a direct loop, parallel over
   output rows, whose inner loop runs along a contiguous output row;
-* layers whose inner product per output element is short (few input
-  channels per group times kernel taps, e.g. the chapter's examples,
+* layers with few output channels per group (the chapter's examples,
   depthwise convolutions): direct loops, parallel over output planes;
-* otherwise im2col (parallel) + one GEMM per image and group through
-  NumPy's BLAS, and col2im for the input gradient.
+* otherwise im2col + GEMM through NumPy's BLAS (col2im for the input
+  gradient), a batch slice at a time. im2col/col2im are prange loops but run
+  on one thread here: BLAS's own pthreads do the GEMM, and an OpenMP team
+  spin-waiting between the two pools' turns cost 2-5x (measured; OpenBLAS
+  issue 3187 describes the same clash), more than a parallel unfold gains on
+  a memory-bound copy.
 
 Memory: besides its output, an op allocates at most one workspace: the
 zero-padded input for the direct loops (the input's size plus its border),
-or one column buffer of ``C/groups * kh * kw * H_out * W_out`` elements
-(reused for every image and group) plus, for the weight gradient, one
-``O/groups x C/groups*kh*kw`` product.
+or one column buffer of at most ``WORKSPACE_BYTES`` (32 MiB; more only when
+a single image's ``C * kh * kw * H_out * W_out`` columns exceed it), reused
+for every batch slice, plus, for the weight gradient, the per-image
+products of one slice (``images x O/groups x C/groups*kh*kw``).
 """
 
 from __future__ import annotations
@@ -39,17 +43,30 @@ except ImportError as exc:  # not built: listed unavailable with this reason
 else:
     _IMPORT_ERROR = None
 
-__all__ = ["CythonBackend", "use_gemm", "GEMM_MIN_DEPTH"]
+__all__ = ["CythonBackend", "use_gemm", "WORKSPACE_BYTES"]
 
-#: Shortest inner product (input channels per group x kernel taps) for which
-#: im2col + GEMM beats the direct loops. Measured with ``python -m convreg
-#: bench``; see benchmarks/RESULTS.md.
-GEMM_MIN_DEPTH = 32
+#: im2col + GEMM pays off for the forward pass and the input gradient once
+#: each group has this many output channels (the GEMM's M dimension); below
+#: it the direct loops win (depthwise convolutions lose 3-13x through GEMM).
+GEMM_MIN_OUT_CHANNELS = 8
+#: The weight gradient's direct loop reduces over N * H_out * W_out with one
+#: thread per kernel plane; im2col + GEMM wins once that reduction is longer
+#: than this.
+GEMM_MIN_REDUCTION = 256
 
 
-def use_gemm(c_per_group: int, kh: int, kw: int) -> bool:
-    """Whether a layer op goes through im2col + GEMM (else the direct loops)."""
-    return c_per_group * kh * kw >= GEMM_MIN_DEPTH
+def use_gemm(op: str, out_per_group: int, n: int, out_hw: tuple[int, int]) -> bool:
+    """Whether a layer op runs as im2col + GEMM (else as direct loops): the one place
+    the algorithm is chosen.
+
+    Thresholds measured on the 2-core benchmark machine with
+    ``benchmarks/crossover.py`` (table in benchmarks/RESULTS.md): with 8+
+    output channels per group GEMM was 1.1-3x faster than the direct loops
+    for the forward pass and input gradient, with 1-2 it was 1.4-9x slower.
+    """
+    if op == "conv2d_grad_weight":
+        return n * out_hw[0] * out_hw[1] >= GEMM_MIN_REDUCTION
+    return out_per_group >= GEMM_MIN_OUT_CHANNELS
 
 
 def _pad(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
@@ -78,19 +95,39 @@ def _pool_out(x_hw, kernel, stride, padding, dilation, ceil_mode) -> tuple[int, 
                  for n, k, s, p, d in zip(x_hw, kernel, stride, padding, dilation))
 
 
-class _Im2col:
-    """im2col/col2im for one layer geometry, with a column buffer reused across images."""
+#: Upper bound on the im2col column buffer; a batch is processed in slices of
+#: as many images as fit (at least one).
+WORKSPACE_BYTES = 32 << 20
 
-    def __init__(self, c_per_group, kh, kw, oh, ow, stride, padding, dilation, dtype):
-        self.args = (kh, kw, *stride, *dilation, padding[0], padding[2], oh, ow)
-        self.cols = np.empty((c_per_group * kh * kw, oh * ow), dtype=dtype)
 
-    def unfold(self, x_cg: np.ndarray) -> np.ndarray:
-        _conv.im2col(x_cg, self.cols, *self.args, get_num_threads())
-        return self.cols
+class _Columns:
+    """im2col / col2im for one layer geometry, over batch slices, with one reused buffer.
 
-    def fold(self, cols: np.ndarray, dx_cg: np.ndarray) -> None:
-        _conv.col2im(cols, dx_cg, *self.args, get_num_threads())
+    The buffer holds ``(images per slice, C*kh*kw, H_out*W_out)``; each slice
+    is unfolded (or folded) in one OpenMP region and multiplied in one NumPy
+    ``matmul`` call, so OpenMP's team and BLAS's threads take turns once per
+    slice: alternating per image makes each spin-wait for the other.
+    """
+
+    def __init__(self, x_shape, k_hw, y_hw, stride, padding, dilation, dtype):
+        N, C = x_shape[:2]
+        rows, length = C * k_hw[0] * k_hw[1], y_hw[0] * y_hw[1]
+        per_image = max(1, rows * length * np.dtype(dtype).itemsize)
+        self.batch = max(1, min(N, WORKSPACE_BYTES // per_image))
+        self.args = (*k_hw, *stride, *dilation, padding[0], padding[2], *y_hw)
+        self.buffer = np.empty((self.batch, rows, length), dtype=dtype)
+
+    def slices(self, N: int):
+        for n0 in range(0, N, self.batch):
+            yield slice(n0, min(N, n0 + self.batch))
+
+    def unfold(self, x: np.ndarray) -> np.ndarray:
+        cols = self.buffer[:x.shape[0]]
+        _conv.im2col(x, cols, *self.args, 1)
+        return cols
+
+    def fold(self, cols: np.ndarray, dx: np.ndarray) -> None:
+        _conv.col2im(cols, dx, *self.args, 1)
 
 
 class CythonBackend:
@@ -128,15 +165,15 @@ class CythonBackend:
         O, Cg, kh, kw = weight.shape
         oh, ow = _out_hw((H, W), (kh, kw), stride, padding, dilation)
         y = np.zeros((N, O, oh, ow), dtype=x.dtype)
-        if use_gemm(Cg, kh, kw):
-            Og = O // groups
-            unfold = _Im2col(Cg, kh, kw, oh, ow, stride, padding, dilation, x.dtype)
-            w2 = weight.reshape(groups, Og, Cg * kh * kw)
+        if use_gemm("conv2d", O // groups, N, (oh, ow)):
+            K, Og = Cg * kh * kw, O // groups
+            columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
+            w3 = weight.reshape(groups, Og, K)
             y3 = y.reshape(N, O, oh * ow)
-            for n in range(N):
+            for s in columns.slices(N):
+                cols = columns.unfold(x[s])
                 for g in range(groups):
-                    cols = unfold.unfold(x[n, g * Cg:(g + 1) * Cg])
-                    np.matmul(w2[g], cols, out=y3[n, g * Og:(g + 1) * Og])
+                    np.matmul(w3[g], cols[:, g * K:(g + 1) * K], out=y3[s, g * Og:(g + 1) * Og])
         else:
             _conv.conv2d_direct(_pad(x, padding), weight, y, *stride, *dilation, groups,
                                 get_num_threads())
@@ -149,16 +186,18 @@ class CythonBackend:
         N, C, H, W = input_shape
         O, Cg, kh, kw = weight.shape
         oh, ow = grad_output.shape[2:]
-        if use_gemm(Cg, kh, kw):
-            Og = O // groups
+        if use_gemm("conv2d_grad_input", O // groups, N, (oh, ow)):
+            K, Og = Cg * kh * kw, O // groups
             dx = np.zeros(input_shape, dtype=grad_output.dtype)
-            fold = _Im2col(Cg, kh, kw, oh, ow, stride, padding, dilation, dx.dtype)
-            wT = np.ascontiguousarray(weight.reshape(groups, Og, Cg * kh * kw).transpose(0, 2, 1))
+            columns = _Columns(input_shape, (kh, kw), (oh, ow), stride, padding, dilation,
+                               dx.dtype)
+            wT = weight.reshape(groups, Og, K).transpose(0, 2, 1)
             g3 = grad_output.reshape(N, O, oh * ow)
-            for n in range(N):
+            for s in columns.slices(N):
+                cols = columns.buffer[:s.stop - s.start]
                 for g in range(groups):
-                    np.matmul(wT[g], g3[n, g * Og:(g + 1) * Og], out=fold.cols)
-                    fold.fold(fold.cols, dx[n, g * Cg:(g + 1) * Cg])
+                    np.matmul(wT[g], g3[s, g * Og:(g + 1) * Og], out=cols[:, g * K:(g + 1) * K])
+                columns.fold(cols, dx[s])
             return dx
         pt, pb, pl, pr = padding
         dxp = np.zeros((N, C, H + pt + pb, W + pl + pr), dtype=grad_output.dtype)
@@ -172,17 +211,17 @@ class CythonBackend:
         O, Cg, kh, kw = weight_shape
         oh, ow = grad_output.shape[2:]
         dw = np.zeros(weight_shape, dtype=x.dtype)
-        if use_gemm(Cg, kh, kw):
-            Og = O // groups
-            unfold = _Im2col(Cg, kh, kw, oh, ow, stride, padding, dilation, x.dtype)
-            dw3 = dw.reshape(groups, Og, Cg * kh * kw)
+        if use_gemm("conv2d_grad_weight", O // groups, N, (oh, ow)):
+            K, Og = Cg * kh * kw, O // groups
+            columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
+            dw3 = dw.reshape(groups, Og, K)
             g3 = grad_output.reshape(N, O, oh * ow)
-            product = np.empty((Og, Cg * kh * kw), dtype=x.dtype)
-            for n in range(N):
+            for s in columns.slices(N):
+                cols = columns.unfold(x[s])
                 for g in range(groups):
-                    cols = unfold.unfold(x[n, g * Cg:(g + 1) * Cg])
-                    np.matmul(g3[n, g * Og:(g + 1) * Og], cols.T, out=product)
-                    dw3[g] += product
+                    per_image = np.matmul(g3[s, g * Og:(g + 1) * Og],
+                                          cols[:, g * K:(g + 1) * K].transpose(0, 2, 1))
+                    dw3[g] += per_image.sum(axis=0)
             return dw
         _conv.conv2d_grad_weight_direct(_pad(x, padding), grad_output, dw, *stride, *dilation,
                                         groups, get_num_threads())

@@ -1,0 +1,296 @@
+"""``python -m convreg bench``: convreg's backends beside the libraries users would pick instead.
+
+Every case is timed for each available backend and for each peer that is
+installed (``scipy.signal.correlate2d``, ``scipy.ndimage.correlate``,
+PyTorch's CPU ``conv2d`` and ``torch.nn.grad``), in the same process, at each
+requested thread count, in float32. A timing is the median of ``repeats``
+runs, each run long enough (``min_time``) to be measured reliably; the
+figure reported is GFLOP/s (2 flops per multiply-add of the direct
+definition, whatever the algorithm) and the ratio of convreg's best backend
+to each peer. Timings are never asserted anywhere: they are only reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import statistics
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+import convreg
+
+__all__ = ["Case", "CASES", "measure", "run", "main"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One benchmark shape: ``kind`` "image" (corr2d) or "layer" (conv2d and gradients)."""
+
+    name: str
+    kind: str
+    x: tuple[int, ...]
+    w: tuple[int, ...]
+    stride: int = 1
+    padding: int = 0
+    group: str = ""
+
+    def flops(self) -> float:
+        if self.kind == "image":
+            (H, W), (kh, kw) = self.x, self.w
+            return 2.0 * (H - kh + 1) * (W - kw + 1) * kh * kw
+        N, C, H, W = self.x
+        O, Cg, kh, kw = self.w
+        oh, ow = convreg.output_shape((H, W), (kh, kw), self.stride, self.padding)
+        return 2.0 * N * O * oh * ow * Cg * kh * kw
+
+
+CASES = [
+    Case("chapter 6x8 * 1x2", "image", (6, 8), (1, 2), group="chapter"),
+    Case("1024^2 * 3x3", "image", (1024, 1024), (3, 3), group="image"),
+    Case("1024^2 * 5x5", "image", (1024, 1024), (5, 5), group="image"),
+    Case("1024^2 * 15x15", "image", (1024, 1024), (15, 15), group="image"),
+    Case("LeNet 64x1x28^2 -> 6 k5 p2", "layer", (64, 1, 28, 28), (6, 1, 5, 5), padding=2,
+         group="lenet"),
+    Case("LeNet 64x6x14^2 -> 16 k5", "layer", (64, 6, 14, 14), (16, 6, 5, 5), group="lenet"),
+    Case("VGG 8x64x56^2 -> 64 k3 p1", "layer", (8, 64, 56, 56), (64, 64, 3, 3), padding=1,
+         group="vgg"),
+    Case("VGG 8x256x14^2 -> 256 k3 p1", "layer", (8, 256, 14, 14), (256, 256, 3, 3), padding=1,
+         group="vgg"),
+    Case("1x1 8x256x28^2 -> 64", "layer", (8, 256, 28, 28), (64, 256, 1, 1), group="1x1"),
+    Case("strided 8x64x56^2 -> 128 k3 s2 p1", "layer", (8, 64, 56, 56), (128, 64, 3, 3),
+         stride=2, padding=1, group="strided"),
+]
+
+
+def measure(fn: Callable[[], Any], *, repeats: int = 5, min_time: float = 0.05) -> float:
+    """Median seconds per call of ``fn`` over ``repeats`` runs of enough calls each."""
+    fn()  # warm up (allocations, caches, lazy imports, dispatch resolution)
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    calls = max(1, math.ceil(min_time / once))
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter() - start) / calls)
+    return statistics.median(samples)
+
+
+def _peers_image(X: np.ndarray, K: np.ndarray) -> dict[str, Callable[[], Any]]:
+    peers: dict[str, Callable[[], Any]] = {}
+    try:
+        from scipy import ndimage, signal
+    except ImportError:
+        pass
+    else:
+        peers["scipy.signal"] = lambda: signal.correlate2d(X, K, mode="valid")
+        peers["scipy.ndimage"] = lambda: ndimage.correlate(X, K)
+    torch = _torch()
+    if torch is not None:
+        tx, tk = torch.from_numpy(X)[None, None], torch.from_numpy(K)[None, None]
+        peers["torch"] = lambda: torch.nn.functional.conv2d(tx, tk)
+    return peers
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _peers_layer(case: Case, x, w, g) -> dict[str, dict[str, Callable[[], Any]]]:
+    torch = _torch()
+    if torch is None:
+        return {}
+    tx, tw, tg = (torch.from_numpy(a) for a in (x, w, g))
+    kw = dict(stride=case.stride, padding=case.padding)
+    return {
+        "torch": {
+            "forward": lambda: torch.nn.functional.conv2d(tx, tw, **kw),
+            "grad_input": lambda: torch.nn.grad.conv2d_input(x.shape, tw, tg, **kw),
+            "grad_weight": lambda: torch.nn.grad.conv2d_weight(tx, w.shape, tg, **kw),
+        }
+    }
+
+
+def _ours_layer(case: Case, x, w, g, backend: str) -> dict[str, Callable[[], Any]]:
+    kw = dict(stride=case.stride, padding=case.padding, backend=backend)
+    return {
+        "forward": lambda: convreg.conv2d(x, w, **kw),
+        "grad_input": lambda: convreg.conv2d_grad_input(g, w, x.shape, **kw),
+        "grad_weight": lambda: convreg.conv2d_grad_weight(x, g, w.shape, **kw),
+    }
+
+
+def _backends_for(case: Case) -> list[str]:
+    # The reference backend is the oracle, pure Python: timed on the chapter's case only.
+    names = [b.name for b in convreg.backends() if b.available]
+    return [n for n in names if n != "reference" or case.group == "chapter"]
+
+
+def _set_threads(n: int) -> Any:
+    import threadpoolctl
+
+    convreg.set_num_threads(n)
+    torch = _torch()
+    if torch is not None:
+        torch.set_num_threads(n)
+    return threadpoolctl.threadpool_limits(n)
+
+
+def _tasks(cases: Sequence[Case]) -> list[tuple[Case, str, str, Callable[[], Any]]]:
+    """Everything to time: (case, op, implementation name, thunk)."""
+    rng = np.random.default_rng(0)
+    tasks = []
+    for case in cases:
+        x = rng.standard_normal(case.x).astype(np.float32)
+        w = rng.standard_normal(case.w).astype(np.float32)
+        if case.kind == "image":
+            impls = {f"convreg:{b}": (lambda b=b, x=x, w=w: convreg.corr2d(x, w, backend=b))
+                     for b in _backends_for(case)}
+            impls.update(_peers_image(x, w))
+            tasks += [(case, "corr2d", name, fn) for name, fn in impls.items()]
+            continue
+        y_shape = convreg.conv2d(x[:1], w, stride=case.stride, padding=case.padding).shape
+        g = rng.standard_normal((case.x[0],) + y_shape[1:]).astype(np.float32)
+        for b in _backends_for(case):
+            for op, fn in _ours_layer(case, x, w, g, b).items():
+                tasks.append((case, op, f"convreg:{b}", fn))
+        for peer, ops in _peers_layer(case, x, w, g).items():
+            for op, fn in ops.items():
+                tasks.append((case, op, peer, fn))
+    return tasks
+
+
+@dataclasses.dataclass
+class Row:
+    case: Case
+    op: str
+    threads: int
+    seconds: dict[str, float]
+
+    def gflops(self, name: str) -> float:
+        return self.case.flops() / self.seconds[name] / 1e9
+
+    def best_ours(self) -> str:
+        ours = [n for n in self.seconds if n.startswith("convreg:")]
+        return min(ours, key=self.seconds.__getitem__)
+
+    def peers(self) -> list[str]:
+        return [n for n in self.seconds if not n.startswith("convreg:")]
+
+
+def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
+        min_time: float = 0.05, progress: bool = True) -> list[Row]:
+    """Time every task at every thread count; returns one row per (case, op, threads)."""
+    from tqdm.auto import tqdm
+
+    tasks = _tasks(cases)
+    threads = list(threads)
+    rows: dict[tuple[str, str, int], Row] = {}
+    with tqdm(total=len(tasks) * len(threads), desc="convreg bench", unit="timing",
+              disable=not progress, leave=False) as bar:
+        for n in threads:
+            limits = _set_threads(n)
+            try:
+                for case, op, name, fn in tasks:
+                    bar.set_postfix_str(f"{n} thr, {case.name}, {op}, {name}"[:60])
+                    row = rows.setdefault((case.name, op, n), Row(case, op, n, {}))
+                    row.seconds[name] = measure(fn, repeats=repeats, min_time=min_time)
+                    bar.update()
+            finally:
+                limits.restore_original_limits()
+                convreg.set_num_threads(None)
+    return list(rows.values())
+
+
+def _geomean(values: Sequence[float]) -> float:
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else float("nan")
+
+
+def table(rows: Sequence[Row]) -> str:
+    """A Markdown table: GFLOP/s per implementation and convreg's ratio to each peer."""
+    names = sorted({n for r in rows for n in r.seconds}, key=lambda n: (not n.startswith("convreg"), n))
+    peers = [n for n in names if not n.startswith("convreg:")]
+    head = ["case", "op", "thr"] + [f"{n} GFLOP/s" for n in names] + [f"x {p}" for p in peers]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r.case.name, r.op, str(r.threads)]
+        for n in names:
+            if n not in r.seconds:
+                cells.append("")
+            elif r.case.group == "chapter":
+                cells.append(f"{r.seconds[n] * 1e6:.1f} us")
+            else:
+                cells.append(f"{r.gflops(n):.2f}")
+        best = r.best_ours()
+        for p in peers:
+            cells.append(f"{r.seconds[p] / r.seconds[best]:.2f}" if p in r.seconds else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary(rows: Sequence[Row]) -> str:
+    """Geometric-mean ratio (convreg's best / best peer) per case group and thread count."""
+    out = []
+    groups = sorted({(r.case.group, r.threads) for r in rows})
+    for group, n in groups:
+        ratios = []
+        for r in rows:
+            if (r.case.group, r.threads) == (group, n) and r.peers():
+                best_peer = min(r.seconds[p] for p in r.peers())
+                ratios.append(best_peer / r.seconds[r.best_ours()])
+        if ratios:
+            out.append(f"- {group}, {n} thread(s): convreg is {_geomean(ratios):.2f}x the best "
+                       f"peer (geometric mean over {len(ratios)} timings; >1 is faster)")
+    return "\n".join(out)
+
+
+def environment() -> str:
+    import threadpoolctl
+
+    parts = [f"{platform.machine()} {platform.processor() or ''}".strip(),
+             f"Python {platform.python_version()}", f"NumPy {np.__version__}",
+             f"convreg {convreg.__version__}"]
+    for mod in ("scipy", "torch"):
+        try:
+            parts.append(f"{mod} {__import__(mod).__version__}")
+        except ImportError:
+            parts.append(f"{mod} not installed")
+    blas = [f"{p['internal_api']} {p.get('version')} ({p.get('architecture')})"
+            for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    parts.append("BLAS " + ", ".join(blas))
+    return ", ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="convreg bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    parser.add_argument("--group", action="append",
+                        help="only these case groups: " + ", ".join(sorted({c.group for c in CASES})))
+    parser.add_argument("--repeats", type=int, default=5, help="runs per timing; the median is kept")
+    parser.add_argument("--min-time", type=float, default=0.05, help="seconds per run at least")
+    args = parser.parse_args(argv)
+    cases = [c for c in CASES if not args.group or c.group in args.group]
+    if not cases:
+        parser.error(f"no case in groups {args.group}")
+    threads = [int(t) for t in args.threads.split(",")]
+    rows = run(cases, threads, repeats=args.repeats, min_time=args.min_time)
+    print(f"{environment()}\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, float32, "
+          f"median of {args.repeats} runs of >= {args.min_time}s; x PEER = PEER's time / "
+          "convreg's best backend's time (>1: convreg is faster); the chapter's case in "
+          "microseconds per call\n")
+    print(table(rows))
+    print()
+    print(summary(rows))
+    return 0

@@ -1,0 +1,47 @@
+"""The benchmark command runs and reports; its timings are never asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from convreg import bench
+
+
+def test_bench_command_prints_the_table():
+    out = subprocess.run(
+        [sys.executable, "-m", "convreg", "bench", "--group", "chapter", "--threads", "1",
+         "--repeats", "1", "--min-time", "0.001"],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "| chapter 6x8 * 1x2 | corr2d | 1 |" in out.stdout
+    assert "convreg:cython" in out.stdout and "x scipy.signal" in out.stdout
+    assert "NumPy" in out.stdout and "float32" in out.stdout
+
+
+def test_bench_rejects_an_unknown_group():
+    out = subprocess.run([sys.executable, "-m", "convreg", "bench", "--group", "nosuch"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "no case in groups" in out.stderr
+
+
+@pytest.mark.parametrize("case", bench.CASES, ids=lambda c: c.name)
+def test_case_flop_counts(case):
+    """FLOPs are those of the direct definition: 2 per multiply-add."""
+    if case.kind == "image":
+        (H, W), (kh, kw) = case.x, case.w
+        assert case.flops() == 2 * (H - kh + 1) * (W - kw + 1) * kh * kw
+    else:
+        N, C, H, W = case.x
+        O, _, kh, kw = case.w
+        oh = (H + 2 * case.padding - kh) // case.stride + 1
+        ow = (W + 2 * case.padding - kw) // case.stride + 1
+        assert case.flops() == 2 * N * O * oh * ow * C * kh * kw
+
+
+def test_measure_takes_the_median():
+    calls = []
+    t = bench.measure(lambda: calls.append(1), repeats=3, min_time=0.0)
+    assert t >= 0 and len(calls) == 2 + 3  # two warm-up calls, then one call per repeat
