@@ -16,6 +16,9 @@ import numpy as np
 __all__ = ["as_arrays", "compute_dtype", "contiguous", "is_device_array"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# (argument dtypes) -> compute dtype; only accepted combinations are stored,
+# so the cache stays as small as the set of dtype combinations in use.
+_DTYPE_CACHE: dict[tuple[Any, ...], np.dtype] = {}
 
 
 def is_device_array(obj: Any) -> bool:
@@ -41,6 +44,9 @@ def as_arrays(**named: Any) -> tuple[Any, ...]:
 
     Returns the arrays in argument order (``None`` values are passed through).
     """
+    arrays = tuple(named.values())
+    if all(type(a) is np.ndarray or a is None for a in arrays):
+        return arrays  # the common case, kept cheap for tiny calls
     arrays = tuple(None if v is None else _as_array(v, k) for k, v in named.items())
     kinds = {type(a) for a in arrays if a is not None}
     if len(kinds) > 1:
@@ -64,6 +70,11 @@ def compute_dtype(**named: Any) -> np.dtype:
     float64, mixed floats follow ``numpy.result_type``; everything else
     (complex, float16, long double, object, strings) raises ``TypeError``.
     """
+    key = tuple(None if a is None else a.dtype for a in named.values())
+    try:
+        return _DTYPE_CACHE[key]
+    except KeyError:
+        pass
     dtypes = []
     for name, arr in named.items():
         if arr is None:
@@ -80,7 +91,8 @@ def compute_dtype(**named: Any) -> np.dtype:
                 "computed in float64). Convert it with .astype(numpy.float32) "
                 "or .astype(numpy.float64)"
             )
-    return np.result_type(*dtypes)
+    result = _DTYPE_CACHE[key] = np.result_type(*dtypes)
+    return result
 
 
 def contiguous(arr: Any, dtype: np.dtype) -> Any:

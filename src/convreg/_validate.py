@@ -8,6 +8,8 @@ Messages say what was given and what was expected, as PyTorch's do.
 
 from __future__ import annotations
 
+import functools
+import math
 import numbers
 import os
 from typing import Any, Sequence
@@ -28,17 +30,20 @@ __all__ = [
     "window_fits",
     "conv_out",
     "shape_arg",
+    "memoized",
 ]
 
 MODES = ("valid", "same", "full")
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+    return type(v) is int or (isinstance(v, numbers.Integral) and not isinstance(v, bool))
 
 
 def pair(value: Any, name: str) -> tuple[int, int]:
     """An int or a pair of ints as ``(h, w)``."""
+    if type(value) is int:
+        return (value, value)
     if _is_int(value):
         return (int(value), int(value))
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_int, value)):
@@ -100,6 +105,7 @@ def check_mode(mode: Any) -> str:
     return mode
 
 
+@functools.lru_cache(maxsize=None)
 def _memory_limit() -> int:
     """Bytes of physical memory: no single output may need more."""
     try:
@@ -112,9 +118,9 @@ def check_output(shape: tuple[int, ...], dtype: np.dtype, what: str) -> None:
     """Refuse an empty or absurdly large output before anything is allocated."""
     if any(n < 1 for n in shape[-2:]):
         raise ValueError(f"{what}: the output would have shape {shape}; the window does not fit")
-    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    limit = _memory_limit()
-    if nbytes > limit:
+    nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if nbytes > (1 << 30) and nbytes > _memory_limit():
+        limit = _memory_limit()
         raise ValueError(
             f"{what}: the output would have shape {shape} ({nbytes / 2**30:.1f} GiB "
             f"of {dtype}), more than this machine's {limit / 2**30:.1f} GiB of "
@@ -150,3 +156,23 @@ def shape_arg(value: Any, name: str, lengths: tuple[int, ...]) -> tuple[int, ...
         return tuple(int(v) for v in value)
     expected = " or ".join(map(str, lengths)) + " non-negative ints"
     raise ValueError(f"{name} must be a sequence of {expected}; got {value!r}")
+
+
+def memoized(check: Any) -> Any:
+    """Cache a pure argument check on its (hashable) arguments.
+
+    Training loops call an op with the same shapes and settings thousands of
+    times; the cache makes the second call's validation a dict lookup.
+    Failures are not cached, and unhashable arguments (lists) skip the cache.
+    """
+    cached = functools.lru_cache(maxsize=512)(check)
+
+    @functools.wraps(check)
+    def wrapper(*args: Any) -> Any:
+        try:
+            hash(args)
+        except TypeError:
+            return check(*args)
+        return cached(*args)
+
+    return wrapper

@@ -20,6 +20,7 @@ from ._validate import (
     check_output,
     conv_out,
     conv_padding,
+    memoized,
     positive_pair,
     shape_arg,
     window_fits,
@@ -46,6 +47,7 @@ class _Problem(NamedTuple):
         return (self.stride, self.padding, self.dilation, self.groups)
 
 
+@memoized
 def _problem(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: Any,
              padding: Any, dilation: Any, groups: Any, dtype: Any) -> _Problem:
     x_shape = tuple(x_shape) if len(x_shape) == 4 else (1, *x_shape)

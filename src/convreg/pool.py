@@ -11,7 +11,14 @@ from typing import Any, NamedTuple
 
 from . import registry
 from ._arrays import as_arrays, compute_dtype, contiguous
-from ._validate import check_ndim, check_output, nonnegative_pair, positive_pair, shape_arg
+from ._validate import (
+    check_ndim,
+    check_output,
+    memoized,
+    nonnegative_pair,
+    positive_pair,
+    shape_arg,
+)
 from .shapes import output_size
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_pool2d_grad", "avg_pool2d_grad"]
@@ -29,6 +36,7 @@ class _Window(NamedTuple):
     y_shape: tuple[int, int, int, int]
 
 
+@memoized
 def _window(op: str, x_shape: tuple[int, ...], kernel_size: Any, stride: Any, padding: Any,
             dilation: Any, ceil_mode: Any, dtype: Any) -> _Window:
     x_shape = tuple(x_shape) if len(x_shape) == 4 else (1, *x_shape)
