@@ -8,12 +8,16 @@ op is tested on it without touching the tests.
 from __future__ import annotations
 
 import os
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
 import convreg
+from convreg import registry
+from convreg.testing import assert_close as _assert_close
 
 settings.register_profile(
     "ci",
@@ -39,13 +43,7 @@ def implementing(op: str, *, others: bool = False) -> list[str]:
     return [n for n in names if n != "reference"] if others else names
 
 
-def assert_close(actual, expected, *, dtype, scale: float = 1.0, terms: int = 1) -> None:
-    """Equal up to rounding: ``terms`` products of magnitude ``scale`` summed in ``dtype``."""
-    assert np.shape(actual) == np.shape(expected), (np.shape(actual), np.shape(expected))
-    eps = np.finfo(dtype).eps
-    tol = 4 * eps * max(terms, 1) * max(scale, 1e-30)
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64),
-                               np.asarray(expected, dtype=np.float64), rtol=0, atol=tol)
+assert_close = _assert_close  # the kit's comparison, shared with the project's tests
 
 
 @pytest.fixture(autouse=True)
@@ -55,3 +53,33 @@ def _fresh_selection():
     yield
     convreg.set_backend(None)
     convreg.set_num_threads(None)
+
+
+@pytest.fixture
+def make_plugin(tmp_path, monkeypatch):
+    """Write installed-looking plugin distributions into a temporary directory.
+
+    ``make(dist, source)`` writes ``<dist>_plugin.py`` holding ``source`` and a
+    ``<dist>-1.0.dist-info`` whose entry point (in ``convreg.backends``)
+    names it, then puts the directory on ``sys.path``; discovery then runs
+    exactly as for an installed package. The registry is reloaded afterwards.
+    """
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    modules = []
+
+    def make(dist: str, source: str, entry: str | None = None) -> None:
+        module = f"{dist}_plugin"
+        modules.append(module)
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / f"{dist}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(
+            f"[convreg.backends]\n{entry or dist} = {module}\n")
+
+    yield make
+    monkeypatch.undo()
+    for module in modules:  # the next test's plugin of the same name is a new module
+        sys.modules.pop(module, None)
+    registry.load(reload=True)

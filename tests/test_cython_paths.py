@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import convreg
 from conftest import assert_close, implementing
-from strategies import conv_problems, values
+from convreg.testing.strategies import conv_problems, values
 
 cython = pytest.importorskip("convreg.plugins.cython")
 pytestmark = pytest.mark.skipif("cython" not in implementing("conv2d"),

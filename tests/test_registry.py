@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import logging
-import textwrap
 import threading
 
 import numpy as np
@@ -44,25 +43,6 @@ class Backend:
 def convreg_backends():
     return [Backend()]
 '''
-
-
-@pytest.fixture
-def make_plugin(tmp_path, monkeypatch):
-    """Write an installed-looking distribution; returns a function making one."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    def make(dist: str, source: str, entry: str | None = None) -> None:
-        module = f"{dist}_plugin"
-        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
-        info = tmp_path / f"{dist}-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text(
-            f"[convreg.backends]\n{entry or dist} = {module}\n")
-
-    yield make
-    monkeypatch.undo()
-    registry.load(reload=True)
 
 
 def fake(name="fake", api_version=1, priority=100):

@@ -42,6 +42,43 @@ def _info() -> int:
     return 0
 
 
+def _check(backend: str, max_examples: int, ops: Sequence[str] | None) -> int:
+    from tqdm.auto import tqdm
+
+    import convreg
+    from convreg.testing import applicable, check
+
+    try:
+        total = len([p for p in applicable(backend) if not ops or p.op in ops])
+    except convreg.BackendError as exc:
+        print(f"convreg check: {exc}", file=sys.stderr)
+        return 2
+    print(f"conformance of backend {backend!r}: {total} properties, {max_examples} "
+          "examples each (derandomised)")
+    with tqdm(total=total, unit="property", leave=False) as bar:
+        def step(label: str) -> None:
+            bar.set_postfix_str(label[:50])
+            bar.update()
+
+        try:
+            results = check(backend, max_examples=max_examples, ops=ops, progress=step)
+        except convreg.BackendError as exc:
+            print(f"convreg check: {exc}", file=sys.stderr)
+            return 2
+    width = max(len(r.op) for r in results)
+    for r in results:
+        detail = f"({r.properties} properties)" if r.status == "pass" else ""
+        print(f"  {r.op.ljust(width)}  {r.status.upper() if r.status == 'fail' else r.status} "
+              f"{detail}".rstrip())
+    failures = [r for r in results if r.status == "fail"]
+    for r in failures:
+        print(f"\n{r.op} failed, first counterexample:\n{r.failure}")
+    passed = sum(r.status == "pass" for r in results)
+    print(f"\n{passed} passed, {len(failures)} failed, "
+          f"{sum(r.status == 'not implemented' for r in results)} not implemented")
+    return 1 if failures else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="convreg",
@@ -52,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="the chapter on convolutional layers, end to end")
     demo.add_argument("--backend", action="append",
                       help="run on this backend only (repeatable); default: every available one")
+    chk = sub.add_parser("check", help="run the conformance suite on one backend")
+    chk.add_argument("--backend", required=True, help="the backend to check")
+    chk.add_argument("--max-examples", type=int, default=50,
+                     help="Hypothesis examples per property (default 50)")
+    chk.add_argument("--op", action="append", help="check only this op (repeatable)")
     sub.add_parser("bench", add_help=False,
                    help="time the backends beside SciPy and PyTorch (--help for options)")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -62,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "info":
         return _info()
+    if args.command == "check":
+        return _check(args.backend, args.max_examples, args.op)
     from ._demo import run
 
     return run(args.backend)
