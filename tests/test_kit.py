@@ -97,7 +97,7 @@ def test_the_guides_example_backend_works(tmp_path):
     for name, source in _guide_blocks().items():
         (package / name).write_text(source)
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
          "--target", str(target), str(package)], capture_output=True, text=True, timeout=600)
     assert install.returncode == 0, install.stderr
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), *sys.path]))
