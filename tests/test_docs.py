@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["convreg", "convreg.correlate", "convreg.conv", "convreg.pool", "convreg.shapes",
-           "convreg.registry", "convreg.threads"]
+           "convreg.registry", "convreg.threads", "convreg.nn", "convreg.nn.layers",
+           "convreg.nn.loss", "convreg.nn.module"]
 
 
 @pytest.mark.parametrize("name", MODULES)

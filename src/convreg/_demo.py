@@ -90,19 +90,26 @@ def run(names: Sequence[str] | None = None) -> int:
           f"shape {Yt.shape}")
 
     _title("3. learning the kernel back from (X, Y)")
-    rng = np.random.default_rng(0)
+    from . import nn
+
     x4, y4 = img.reshape(1, 1, 6, 8), Y.reshape(1, 1, 6, 7)
-    w = rng.uniform(-1 / np.sqrt(2), 1 / np.sqrt(2), size=(1, 1, 1, 2))  # PyTorch's init bound
+    conv = nn.Conv2d(1, 1, kernel_size=(1, 2), bias=False, rng=0, dtype=np.float64)
+    loss = nn.MSELoss(reduction="sum")
     lr = 3e-2
-    print(f"    a (1, 2) kernel drawn at random: {w.ravel().round(3).tolist()}; squared loss, lr {lr}")
+    print(f"    nn.Conv2d(1, 1, kernel_size=(1, 2), bias=False), initial kernel "
+          f"{conv.weight.data.ravel().round(3).tolist()}; squared loss, lr {lr}")
     for step in range(1, 11):
-        err = convreg.conv2d(x4, w) - y4
-        w = w - lr * convreg.conv2d_grad_weight(x4, 2 * err, w.shape)
+        value = loss(conv(x4), y4)
+        conv.zero_grad()
+        conv.backward(loss.backward())
+        conv.weight.data -= lr * conv.weight.grad
         if step % 2 == 0:
-            print(f"    step {step:2d}, loss {float((err ** 2).sum()):.3f}")
-    print(f"    learned kernel: {w.reshape(1, 2).round(3).tolist()}  (the truth: [[1.0, -1.0]])")
+            print(f"    step {step:2d}, loss {value:.3f}")
+    print(f"    learned kernel: {conv.weight.data.reshape(1, 2).round(3).tolist()}  "
+          "(the truth: [[1.0, -1.0]])")
 
     _title("4. padding and stride: output shapes of an 8x8 input")
+    rng = np.random.default_rng(0)
     x8 = rng.standard_normal((1, 1, 8, 8))
     for k, p, s in [(3, 1, 1), ((5, 3), (2, 1), 1), (3, 1, 2), ((3, 5), (0, 1), (3, 5))]:
         wk = rng.standard_normal((1, 1) + ((k, k) if isinstance(k, int) else k))

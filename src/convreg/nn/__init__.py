@@ -12,7 +12,7 @@ NumPy. The chapter's learning loop:
 >>> loss, opt = nn.MSELoss(reduction="sum"), nn.optim.SGD(conv.parameters(), lr=3e-2)
 >>> for _ in range(10):
 ...     l = loss(conv(X), Y)
-...     opt.zero_grad(); conv.backward(loss.backward()); opt.step()
+...     opt.zero_grad(); _ = conv.backward(loss.backward()); opt.step()
 >>> np.round(conv.weight.data.ravel(), 1)
 array([ 1., -1.], dtype=float32)
 """
