@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Sequence
 
-from . import registry
+from . import _dask, registry
 from ._arrays import as_arrays, compute_dtype, contiguous
 from ._validate import (
     _is_int,
@@ -112,7 +112,9 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     -------
     ndarray, shape (N, O, H_out, W_out) or (O, H_out, W_out)
         ``H_out = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1``, see
-        :func:`convreg.output_shape`.
+        :func:`convreg.output_shape`. A 4-D dask array ``x`` gives a lazy dask
+        array: chunks along the batch, and at stride 1 along height and
+        width too (with a halo); other spatial chunkings are merged first.
 
     Examples
     --------
@@ -127,6 +129,8 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     >>> convreg.conv2d(np.ones((1, 1, 8, 8)), np.ones((1, 1, 3, 3)), padding=1, stride=2).shape
     (1, 1, 4, 4)
     """
+    if _dask.is_dask(x):
+        return _dask.conv2d(x, weight, bias, stride, padding, dilation, groups, backend=backend)
     x, weight, bias = as_arrays(x=x, weight=weight, bias=bias)
     dtype = compute_dtype(x=x, weight=weight, bias=bias)
     check_ndim(x, "x", (3, 4), _X_LAYOUT)
@@ -172,6 +176,9 @@ def conv2d_grad_input(grad_output: Any, weight: Any, input_shape: Sequence[int],
     >>> convreg.conv2d_grad_input(np.ones((1, 1, 1, 2)), np.array([[[[1.0, -1.0]]]]), (1, 1, 1, 3))
     array([[[[ 1.,  0., -1.]]]])
     """
+    if _dask.is_dask(grad_output):
+        return _dask.conv2d_grad_input(grad_output, weight, input_shape, stride, padding,
+                                       dilation, groups, backend=backend)
     grad_output, weight = as_arrays(grad_output=grad_output, weight=weight)
     dtype = compute_dtype(grad_output=grad_output, weight=weight)
     input_shape = shape_arg(input_shape, "input_shape", (3, 4))
@@ -219,6 +226,9 @@ def conv2d_grad_weight(x: Any, grad_output: Any, weight_shape: Sequence[int], st
     >>> convreg.conv2d_grad_weight(x, 2 * (convreg.conv2d(x, w) - y), w.shape)
     array([[[[-2.,  0.]]]])
     """
+    if _dask.is_dask(x, grad_output):
+        return _dask.conv2d_grad_weight(x, grad_output, weight_shape, stride, padding, dilation,
+                                        groups, backend=backend)
     x, grad_output = as_arrays(x=x, grad_output=grad_output)
     dtype = compute_dtype(x=x, grad_output=grad_output)
     weight_shape = shape_arg(weight_shape, "weight_shape", (4,))
@@ -242,9 +252,10 @@ def conv2d_grad_bias(grad_output: Any) -> Any:
     >>> convreg.conv2d_grad_bias(np.ones((2, 3, 4, 5)))
     array([40., 40., 40.])
     """
-    (grad_output,) = as_arrays(grad_output=grad_output)
-    dtype = compute_dtype(grad_output=grad_output)
+    if not _dask.is_dask(grad_output):  # a dask array sums lazily, as it is
+        (grad_output,) = as_arrays(grad_output=grad_output)
+    dtype = compute_dtype(grad_output=getattr(grad_output, "_meta", grad_output))
     check_ndim(grad_output, "grad_output", (3, 4), "(N, O, H_out, W_out) or (O, H_out, W_out)")
     axes = (0, 2, 3) if grad_output.ndim == 4 else (1, 2)
-    return grad_output.astype(dtype, copy=False).sum(axis=axes)
+    return grad_output.astype(dtype).sum(axis=axes)
 

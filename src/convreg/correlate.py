@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import registry
+from . import _dask, registry
 from ._arrays import as_arrays, compute_dtype, contiguous
 from ._validate import check_mode, check_ndim, check_output
 
@@ -61,7 +61,9 @@ def corr2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -
     -------
     ndarray
         float32 if both inputs are float32, else float64 (integers and bools
-        compute in float64). Same array type as the inputs.
+        compute in float64). Same array type as the inputs; a dask array
+        ``X`` (any chunking) gives a lazy dask array, each chunk computed with
+        the halo the kernel needs (see :mod:`convreg._dask`).
 
     Examples
     --------
@@ -78,6 +80,8 @@ def corr2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -
     >>> convreg.corr2d([[1, 1, 0, 0, 1]], [[1, -1]])
     array([[ 0.,  1.,  0., -1.]])
     """
+    if _dask.is_dask(X, K):
+        return _dask.corr2d(X, K, mode=mode, backend=backend)
     X, K, mode = _prepare("corr2d", X, K, mode)
     return registry.dispatch("corr2d", backend, type(X))(X, K, mode)
 
@@ -103,5 +107,7 @@ def convolve2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = Non
     >>> convreg.convolve2d([[1, 2]], [[1, 1]], mode="full")
     array([[1., 3., 2.]])
     """
+    if _dask.is_dask(X, K):
+        return _dask.convolve2d(X, K, mode=mode, backend=backend)
     X, K, mode = _prepare("convolve2d", X, K, mode)
     return registry.dispatch("convolve2d", backend, type(X))(X, K, mode)

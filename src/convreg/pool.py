@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from . import registry
+from . import _dask, registry
 from ._arrays import as_arrays, compute_dtype, contiguous
 from ._validate import (
     check_ndim,
@@ -101,6 +101,10 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     array([[[[ 5.,  7.],
              [13., 15.]]]])
     """
+    if _dask.is_dask(x):
+        return _dask.pool("max_pool2d", x, dict(kernel_size=kernel_size, stride=stride,
+                                                padding=padding, dilation=dilation,
+                                                ceil_mode=ceil_mode), backend)
     x, dtype = _input(x)
     win = _window("max_pool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode, dtype)
     x4 = contiguous(x, dtype).reshape(win.x_shape)
@@ -125,6 +129,10 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
     array([[[2., 3.],
             [5., 6.]]])
     """
+    if _dask.is_dask(x):
+        return _dask.pool("avg_pool2d", x, dict(kernel_size=kernel_size, stride=stride,
+                                                padding=padding, ceil_mode=ceil_mode,
+                                                count_include_pad=count_include_pad), backend)
     x, dtype = _input(x)
     win = _window("avg_pool2d", x.shape, kernel_size, stride, padding, 1, ceil_mode, dtype)
     x4 = contiguous(x, dtype).reshape(win.x_shape)
@@ -147,6 +155,10 @@ def max_pool2d_grad(grad_output: Any, x: Any, kernel_size: Any, stride: Any = No
     >>> convreg.max_pool2d_grad(np.ones((1, 1, 1)), np.array([[[3.0, 3.0, 1.0]]]), (1, 3))
     array([[[1., 0., 0.]]])
     """
+    if _dask.is_dask(grad_output, x):
+        return _dask.pool_grad("max_pool2d_grad", grad_output, x,
+                               dict(kernel_size=kernel_size, stride=stride, padding=padding,
+                                    dilation=dilation, ceil_mode=ceil_mode), backend)
     grad_output, x = as_arrays(grad_output=grad_output, x=x)
     dtype = compute_dtype(grad_output=grad_output, x=x)
     check_ndim(x, "x", (3, 4), _X_LAYOUT)
@@ -172,6 +184,11 @@ def avg_pool2d_grad(grad_output: Any, input_shape: Any, kernel_size: Any, stride
     array([[[0.25, 0.25],
             [0.25, 0.25]]])
     """
+    if _dask.is_dask(grad_output):
+        return _dask.pool_grad("avg_pool2d_grad", grad_output, input_shape,
+                               dict(kernel_size=kernel_size, stride=stride, padding=padding,
+                                    ceil_mode=ceil_mode, count_include_pad=count_include_pad),
+                               backend)
     (grad_output,) = as_arrays(grad_output=grad_output)
     dtype = compute_dtype(grad_output=grad_output)
     input_shape = shape_arg(input_shape, "input_shape", (3, 4))

@@ -14,13 +14,16 @@ so at most ``n`` threads compute at any time.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
-from typing import Any
+import threading
+from typing import Any, Iterator
 
-__all__ = ["get_num_threads", "set_num_threads", "openmp_enabled"]
+__all__ = ["get_num_threads", "set_num_threads", "openmp_enabled", "limited"]
 
 _num_threads: int | None = None
+_local = threading.local()  # per-thread override, set by limited()
 _blas_limit: Any = None  # threadpoolctl's handle, to restore the BLAS default
 
 
@@ -40,7 +43,10 @@ def openmp_enabled() -> bool:
 
 
 def get_num_threads() -> int:
-    """Threads the compiled kernels use per call."""
+    """Threads the compiled kernels use per call (from this Python thread)."""
+    local = getattr(_local, "n", None)
+    if local is not None:
+        return local
     if _num_threads is not None:
         return _num_threads
     omp = _openmp()
@@ -68,3 +74,20 @@ def set_num_threads(n: int | None) -> None:
     if n is not None:
         _blas_limit = threadpool_limits(limits=int(n), user_api="blas")
     _num_threads = None if n is None else int(n)
+
+
+@contextlib.contextmanager
+def limited(n: int) -> Iterator[None]:
+    """Run the enclosed calls from this Python thread on at most ``n`` kernel threads.
+
+    For code that is already parallel over Python threads (dask's threaded
+    scheduler runs one chunk per thread): each chunk's kernel then runs on
+    its own thread instead of starting an OpenMP team per worker thread,
+    which would oversubscribe the cores.
+    """
+    previous = getattr(_local, "n", None)
+    _local.n = min(n, get_num_threads())
+    try:
+        yield
+    finally:
+        _local.n = previous
