@@ -89,7 +89,8 @@ _OWN_DISTRIBUTION = "convreg"
 # Used only when convreg's own entry points are missing from the installed
 # metadata (e.g. the source tree put on sys.path by hand), so that the two
 # built-in backends are still found.
-_OWN_PLUGINS = {"reference": "convreg.plugins.reference", "cython": "convreg.plugins.cython"}
+_OWN_PLUGINS = {"reference": "convreg.plugins.reference", "cython": "convreg.plugins.cython",
+                "cupy": "convreg.plugins.cupy"}
 _REQUIRED_ATTRS = ("name", "api_version", "priority", "array_types", "available")
 
 

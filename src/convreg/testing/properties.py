@@ -70,6 +70,33 @@ def prop(op: str, *also: str, against_reference: bool = False,
     return register
 
 
+class on:  # noqa: N801 - reads as a phrase: on(backend).corr2d(X, K)
+    """convreg's ops run on ``backend``, with NumPy arrays in and out.
+
+    The suite draws NumPy arrays; a backend that takes another array type
+    (a GPU's) provides ``asarray(numpy_array)`` and ``asnumpy(array)``,
+    and its arguments and results are moved here, outside the op under test.
+    """
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        entry = convreg.registry._registry.entries[backend].backend
+        native = issubclass(np.ndarray, tuple(entry.array_types))
+        self._in = (lambda a: a) if native else entry.asarray
+        self._out = (lambda a: a) if native else entry.asnumpy
+
+    def __getattr__(self, op: str) -> Callable[..., Any]:
+        fn = getattr(convreg, op)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            move = lambda a: self._in(a) if isinstance(a, np.ndarray) else a  # noqa: E731
+            result = fn(*map(move, args), backend=self.backend,
+                        **{k: move(v) for k, v in kwargs.items()})
+            return self._out(result)
+
+        return call
+
+
 def _ref(a: Any) -> Any:
     return None if a is None else np.asarray(a, dtype=np.float64)
 
@@ -81,7 +108,7 @@ def _ref(a: Any) -> Any:
       problem=images_and_kernels())
 def corr2d_agrees_with_reference(backend: str, problem: Any) -> None:
     X, K, mode = problem
-    got = convreg.corr2d(X, K, mode=mode, backend=backend)
+    got = on(backend).corr2d(X, K, mode=mode)
     want = convreg.corr2d(_ref(X), _ref(K), mode=mode, backend="reference")
     assert got.dtype == X.dtype
     assert_close(got, want, dtype=X.dtype, scale=scale(X, K), terms=K.size)
@@ -91,7 +118,7 @@ def corr2d_agrees_with_reference(backend: str, problem: Any) -> None:
       problem=images_and_kernels())
 def convolve2d_agrees_with_reference(backend: str, problem: Any) -> None:
     X, K, mode = problem
-    got = convreg.convolve2d(X, K, mode=mode, backend=backend)
+    got = on(backend).convolve2d(X, K, mode=mode)
     want = convreg.convolve2d(_ref(X), _ref(K), mode=mode, backend="reference")
     assert got.dtype == X.dtype
     assert_close(got, want, dtype=X.dtype, scale=scale(X, K), terms=K.size)
@@ -101,7 +128,7 @@ def convolve2d_agrees_with_reference(backend: str, problem: Any) -> None:
       problem=conv_problems())
 def conv2d_agrees_with_reference(backend: str, problem: Any) -> None:
     x, w, b, kw = problem["x"], problem["w"], problem["b"], problem["kw"]
-    got = convreg.conv2d(x, w, b, backend=backend, **kw)
+    got = on(backend).conv2d(x, w, b, **kw)
     want = convreg.conv2d(_ref(x), _ref(w), _ref(b), backend="reference", **kw)
     assert got.dtype == x.dtype
     bscale = scale(b) if b is not None else 0.0
@@ -114,7 +141,7 @@ def conv2d_grad_input_agrees_with_reference(backend: str, problem: Any, data: An
     x, w, kw = problem["x"], problem["w"], problem["kw"]
     y_shape = convreg.conv2d(x, w, backend="reference", **kw).shape
     g = data.draw(values(y_shape, x.dtype))
-    got = convreg.conv2d_grad_input(g, w, x.shape, backend=backend, **kw)
+    got = on(backend).conv2d_grad_input(g, w, x.shape, **kw)
     want = convreg.conv2d_grad_input(_ref(g), _ref(w), x.shape, backend="reference", **kw)
     assert_close(got, want, dtype=x.dtype, scale=scale(g, w), terms=g.shape[1] * w[0, 0].size)
 
@@ -125,7 +152,7 @@ def conv2d_grad_weight_agrees_with_reference(backend: str, problem: Any, data: A
     x, w, kw = problem["x"], problem["w"], problem["kw"]
     y_shape = convreg.conv2d(x, w, backend="reference", **kw).shape
     g = data.draw(values(y_shape, x.dtype))
-    got = convreg.conv2d_grad_weight(x, g, w.shape, backend=backend, **kw)
+    got = on(backend).conv2d_grad_weight(x, g, w.shape, **kw)
     want = convreg.conv2d_grad_weight(_ref(x), _ref(g), w.shape, backend="reference", **kw)
     assert_close(got, want, dtype=x.dtype, scale=scale(g, x), terms=g[:, 0].size)
 
@@ -134,7 +161,7 @@ def conv2d_grad_weight_agrees_with_reference(backend: str, problem: Any, data: A
       problem=pool_problems())
 def max_pool2d_agrees_with_reference(backend: str, problem: Any) -> None:
     x, kw, d = problem
-    got = convreg.max_pool2d(x, dilation=d, backend=backend, **kw)
+    got = on(backend).max_pool2d(x, dilation=d, **kw)
     np.testing.assert_array_equal(got, convreg.max_pool2d(x, dilation=d, backend="reference",
                                                           **kw))  # a maximum is exact
 
@@ -143,7 +170,7 @@ def max_pool2d_agrees_with_reference(backend: str, problem: Any) -> None:
       problem=pool_problems(dilation=False), include=st.booleans())
 def avg_pool2d_agrees_with_reference(backend: str, problem: Any, include: bool) -> None:
     x, kw, _ = problem
-    got = convreg.avg_pool2d(x, count_include_pad=include, backend=backend, **kw)
+    got = on(backend).avg_pool2d(x, count_include_pad=include, **kw)
     want = convreg.avg_pool2d(_ref(x), count_include_pad=include, backend="reference", **kw)
     assert_close(got, want, dtype=x.dtype, scale=scale(x), terms=int(np.prod(kw["kernel_size"])))
 
@@ -154,7 +181,7 @@ def max_pool2d_grad_agrees_with_reference(backend: str, problem: Any, data: Any)
     x, kw, d = problem
     g = data.draw(values(convreg.max_pool2d(x, dilation=d, backend="reference", **kw).shape,
                          x.dtype))
-    got = convreg.max_pool2d_grad(g, x, dilation=d, backend=backend, **kw)
+    got = on(backend).max_pool2d_grad(g, x, dilation=d, **kw)
     want = convreg.max_pool2d_grad(_ref(g), x, dilation=d, backend="reference", **kw)
     assert_close(got, want, dtype=x.dtype, scale=scale(g), terms=int(np.prod(kw["kernel_size"])))
 
@@ -165,7 +192,7 @@ def avg_pool2d_grad_agrees_with_reference(backend: str, problem: Any, include: b
                                           data: Any) -> None:
     x, kw, _ = problem
     g = data.draw(values(convreg.avg_pool2d(x, backend="reference", **kw).shape, x.dtype))
-    got = convreg.avg_pool2d_grad(g, x.shape, count_include_pad=include, backend=backend, **kw)
+    got = on(backend).avg_pool2d_grad(g, x.shape, count_include_pad=include, **kw)
     want = convreg.avg_pool2d_grad(_ref(g), x.shape, count_include_pad=include,
                                    backend="reference", **kw)
     assert_close(got, want, dtype=x.dtype, scale=scale(g), terms=int(np.prod(kw["kernel_size"])))
@@ -180,10 +207,10 @@ def single_image_ops_match_scipy(backend: str, problem: Any) -> None:
     from scipy import signal
 
     X, K, mode = problem
-    assert_close(convreg.corr2d(X, K, mode=mode, backend=backend),
+    assert_close(on(backend).corr2d(X, K, mode=mode),
                  signal.correlate2d(X, K, mode=mode), dtype=np.float64,
                  scale=scale(X, K), terms=K.size)
-    assert_close(convreg.convolve2d(X, K, mode=mode, backend=backend),
+    assert_close(on(backend).convolve2d(X, K, mode=mode),
                  signal.convolve2d(X, K, mode=mode), dtype=np.float64,
                  scale=scale(X, K), terms=K.size)
 
@@ -195,14 +222,14 @@ def single_image_ops_match_scipy(backend: str, problem: Any) -> None:
       problem=images_and_kernels(dtype=np.float64))
 def convolution_is_correlation_with_flipped_kernel(backend: str, problem: Any) -> None:
     X, K, mode = problem
-    conv = convreg.convolve2d(X, K, mode=mode, backend=backend)
+    conv = on(backend).convolve2d(X, K, mode=mode)
     if mode != "same" or (K.shape[0] % 2 and K.shape[1] % 2):
         # the identity itself, in every mode where SciPy centres both alike
-        want = convreg.corr2d(X, K[::-1, ::-1], mode=mode, backend=backend)
+        want = on(backend).corr2d(X, K[::-1, ::-1], mode=mode)
     else:
         # even kernel, "same": SciPy's convolve2d sits (k - 1) // 2 into the
         # full result, correlate2d k // 2; the identity holds on the full grid
-        full = convreg.corr2d(X, K[::-1, ::-1], mode="full", backend=backend)
+        full = on(backend).corr2d(X, K[::-1, ::-1], mode="full")
         (kh, kw), (H, W) = K.shape, X.shape
         want = full[(kh - 1) // 2:(kh - 1) // 2 + H, (kw - 1) // 2:(kw - 1) // 2 + W]
     assert_close(conv, want, dtype=np.float64, scale=scale(X, K), terms=K.size)
@@ -215,7 +242,7 @@ def conv2d_is_a_sum_of_flipped_kernel_convolutions(backend: str, problem: Any) -
     from scipy import signal
 
     x, w = problem["x"], problem["w"]
-    y = convreg.conv2d(x, w, backend=backend)
+    y = on(backend).conv2d(x, w)
     for n in range(x.shape[0]):
         for o in range(w.shape[0]):
             want = sum(signal.convolve2d(_ref(x[n, c]), _ref(w[o, c, ::-1, ::-1]), mode="valid")
@@ -227,7 +254,7 @@ def conv2d_is_a_sum_of_flipped_kernel_convolutions(backend: str, problem: Any) -
       problem=conv_problems(groups=False, stride=False, dilation=False, padding=False))
 def multichannel_is_a_sum_of_per_channel_corr2d(backend: str, problem: Any) -> None:
     x, w = problem["x"], problem["w"]
-    y = convreg.conv2d(x, w, backend=backend)
+    y = on(backend).conv2d(x, w)
     for n in range(x.shape[0]):
         for o in range(w.shape[0]):
             want = sum(convreg.corr2d(x[n, c], w[o, c], backend="reference")
@@ -242,8 +269,8 @@ def multichannel_is_a_sum_of_per_channel_corr2d(backend: str, problem: Any) -> N
       problem=images_and_kernels())
 def corr2d_commutes_with_transposition(backend: str, problem: Any) -> None:
     X, K, mode = problem
-    assert_close(convreg.corr2d(X.T, K.T, mode=mode, backend=backend),
-                 convreg.corr2d(X, K, mode=mode, backend=backend).T,
+    assert_close(on(backend).corr2d(X.T, K.T, mode=mode),
+                 on(backend).corr2d(X, K, mode=mode).T,
                  dtype=X.dtype, scale=scale(X, K), terms=K.size)
 
 
@@ -251,8 +278,8 @@ def corr2d_commutes_with_transposition(backend: str, problem: Any) -> None:
       problem=conv_problems(stride=False, padding=False))
 def stride_is_subsampling(backend: str, problem: Any) -> None:
     x, w, kw = problem["x"], problem["w"], problem["kw"]
-    y1 = convreg.conv2d(x, w, backend=backend, **kw)
-    ys = convreg.conv2d(x, w, backend=backend, **dict(kw, stride=(2, 3)))
+    y1 = on(backend).conv2d(x, w, **kw)
+    ys = on(backend).conv2d(x, w, **dict(kw, stride=(2, 3)))
     assert_close(ys, y1[:, :, ::2, ::3], dtype=x.dtype, scale=scale(x, w), terms=w[0].size)
 
 
@@ -261,8 +288,8 @@ def stride_is_subsampling(backend: str, problem: Any) -> None:
 def padding_is_an_explicit_zero_pad(backend: str, problem: Any, pad: Any) -> None:
     x, w, kw = problem["x"], problem["w"], problem["kw"]
     xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
-    assert_close(convreg.conv2d(x, w, backend=backend, **dict(kw, padding=pad)),
-                 convreg.conv2d(xp, w, backend=backend, **kw),
+    assert_close(on(backend).conv2d(x, w, **dict(kw, padding=pad)),
+                 on(backend).conv2d(xp, w, **kw),
                  dtype=x.dtype, scale=scale(x, w), terms=w[0].size)
 
 
@@ -275,8 +302,8 @@ def dilation_is_a_zero_inserted_kernel(backend: str, problem: Any, d: Any) -> No
     wd = np.zeros((O, C, d[0] * (kh - 1) + 1, d[1] * (kwd - 1) + 1), dtype=w.dtype)
     wd[:, :, ::d[0], ::d[1]] = w
     xp = np.pad(x, ((0, 0), (0, 0), (wd.shape[2],) * 2, (wd.shape[3],) * 2))  # room to fit
-    assert_close(convreg.conv2d(xp, w, backend=backend, **dict(kw, dilation=d)),
-                 convreg.conv2d(xp, wd, backend=backend, **kw),
+    assert_close(on(backend).conv2d(xp, w, **dict(kw, dilation=d)),
+                 on(backend).conv2d(xp, wd, **kw),
                  dtype=x.dtype, scale=scale(x, w), terms=w[0].size)
 
 
@@ -286,9 +313,9 @@ def groups_are_separate_convolutions(backend: str, problem: Any) -> None:
     x, w, kw = problem["x"], problem["w"], problem["kw"]
     g = kw["groups"]
     cg, og = x.shape[1] // g, w.shape[0] // g
-    parts = [convreg.conv2d(x[:, i * cg:(i + 1) * cg], w[i * og:(i + 1) * og], backend=backend,
+    parts = [on(backend).conv2d(x[:, i * cg:(i + 1) * cg], w[i * og:(i + 1) * og],
                             **dict(kw, groups=1)) for i in range(g)]
-    assert_close(convreg.conv2d(x, w, backend=backend, **kw), np.concatenate(parts, axis=1),
+    assert_close(on(backend).conv2d(x, w, **kw), np.concatenate(parts, axis=1),
                  dtype=x.dtype, scale=scale(x, w), terms=w[0].size)
 
 
@@ -298,7 +325,7 @@ def one_by_one_convolution_is_a_matrix_product(backend: str, dtype: Any, data: A
     N, C, O, H, W = (data.draw(st.integers(1, 9)) for _ in range(5))
     x, w = data.draw(values((N, C, H, W), dtype)), data.draw(values((O, C, 1, 1), dtype))
     want = np.einsum("oc,nchw->nohw", _ref(w[:, :, 0, 0]), _ref(x))
-    assert_close(convreg.conv2d(x, w, backend=backend), want, dtype=dtype, scale=scale(x, w),
+    assert_close(on(backend).conv2d(x, w), want, dtype=dtype, scale=scale(x, w),
                  terms=C)
 
 
@@ -310,7 +337,7 @@ def avg_pool_is_a_depthwise_uniform_convolution(backend: str, problem: Any) -> N
     w = np.full((C, 1) + k, 1.0 / (k[0] * k[1]), dtype=x.dtype)
     want = convreg.conv2d(x, w, stride=kw["stride"], padding=kw["padding"], groups=C,
                           backend="reference")
-    assert_close(convreg.avg_pool2d(x, backend=backend, **kw), want, dtype=x.dtype,
+    assert_close(on(backend).avg_pool2d(x, **kw), want, dtype=x.dtype,
                  scale=scale(x), terms=w[0].size)
 
 
@@ -320,7 +347,7 @@ def max_pool_is_a_maximum_of_shifted_copies(backend: str, problem: Any) -> None:
     x, kw, d = problem
     (kh, kwd), (sh, sw), (ph, pw) = kw["kernel_size"], kw["stride"], kw["padding"]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
-    y = convreg.max_pool2d(x, dilation=d, backend=backend, **kw)
+    y = on(backend).max_pool2d(x, dilation=d, **kw)
     oh, ow = y.shape[2:]
     shifted = [xp[:, :, a * d[0]:, b * d[1]:][:, :, :(oh - 1) * sh + 1:sh, :(ow - 1) * sw + 1:sw]
                for a in range(kh) for b in range(kwd)]
@@ -331,7 +358,7 @@ def max_pool_is_a_maximum_of_shifted_copies(backend: str, problem: Any) -> None:
       problem=conv_problems())
 def output_shape_follows_the_formula(backend: str, problem: Any) -> None:
     x, w, kw = problem["x"], problem["w"], problem["kw"]
-    y = convreg.conv2d(x, w, backend=backend, **kw)
+    y = on(backend).conv2d(x, w, **kw)
     p = kw["padding"]
     if p == "same":
         assert y.shape[2:] == x.shape[2:]
@@ -357,14 +384,14 @@ def _finite_difference(f: Callable[[Any], float], at: Any, direction: Any, h: fl
 def adjoint_identity(backend: str, problem: Any, data: Any) -> None:
     """``<conv2d(x, w), g> == <x, grad_input(g)> == <w, grad_weight(x, g)>``."""
     x, w, kw = problem["x"], problem["w"], problem["kw"]
-    y = convreg.conv2d(x, w, backend=backend, **kw)
+    y = on(backend).conv2d(x, w, **kw)
     g = data.draw(values(y.shape))
-    dx = convreg.conv2d_grad_input(g, w, x.shape, backend=backend, **kw)
-    dw = convreg.conv2d_grad_weight(x, g, w.shape, backend=backend, **kw)
+    dx = on(backend).conv2d_grad_input(g, w, x.shape, **kw)
+    dw = on(backend).conv2d_grad_weight(x, g, w.shape, **kw)
     tol = 1e-11 * max(1.0, scale(x, w, g) * y.size * w[0].size)
     assert abs(_dot(y, g) - _dot(x, dx)) <= tol
     assert abs(_dot(y, g) - _dot(w, dw)) <= tol
-    yb = convreg.conv2d(x, w, np.ones(w.shape[0]), backend=backend, **kw)
+    yb = on(backend).conv2d(x, w, np.ones(w.shape[0]), **kw)
     assert abs(_dot(yb - y, g) - float(convreg.conv2d_grad_bias(g).sum())) <= tol
 
 
@@ -372,15 +399,15 @@ def adjoint_identity(backend: str, problem: Any, data: Any) -> None:
       problem=conv_problems(dtype=np.float64), data=st.data())
 def conv_gradients_match_finite_differences(backend: str, problem: Any, data: Any) -> None:
     x, w, b, kw = problem["x"], problem["w"], problem["b"], problem["kw"]
-    y = convreg.conv2d(x, w, b, backend=backend, **kw)
+    y = on(backend).conv2d(x, w, b, **kw)
     g = data.draw(values(y.shape))
     vx, vw = data.draw(values(x.shape)), data.draw(values(w.shape))
-    dx = convreg.conv2d_grad_input(g, w, x.shape, backend=backend, **kw)
-    dw = convreg.conv2d_grad_weight(x, g, w.shape, backend=backend, **kw)
+    dx = on(backend).conv2d_grad_input(g, w, x.shape, **kw)
+    dw = on(backend).conv2d_grad_weight(x, g, w.shape, **kw)
     tol = 1e-7 * max(1.0, scale(x, w, g, vx) * y.size * w[0].size)
-    fx = _finite_difference(lambda xx: _dot(convreg.conv2d(xx, w, b, backend=backend, **kw), g),
+    fx = _finite_difference(lambda xx: _dot(on(backend).conv2d(xx, w, b, **kw), g),
                             x, vx)
-    fw = _finite_difference(lambda ww: _dot(convreg.conv2d(x, ww, b, backend=backend, **kw), g),
+    fw = _finite_difference(lambda ww: _dot(on(backend).conv2d(x, ww, b, **kw), g),
                             w, vw)
     assert abs(fx - _dot(dx, vx)) <= tol
     assert abs(fw - _dot(dw, vw)) <= tol
@@ -393,11 +420,11 @@ def max_pool_gradient_matches_finite_differences(backend: str, problem: Any, dat
     # distinct values spaced well apart, so a small step never changes a maximum
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     x = rng.permutation(x.size).reshape(x.shape).astype(np.float64)
-    y = convreg.max_pool2d(x, dilation=d, backend=backend, **kw)
+    y = on(backend).max_pool2d(x, dilation=d, **kw)
     g, v = data.draw(values(y.shape)), data.draw(values(x.shape))
-    dx = convreg.max_pool2d_grad(g, x, dilation=d, backend=backend, **kw)
+    dx = on(backend).max_pool2d_grad(g, x, dilation=d, **kw)
     fd = _finite_difference(
-        lambda xx: _dot(convreg.max_pool2d(xx, dilation=d, backend=backend, **kw), g), x, v)
+        lambda xx: _dot(on(backend).max_pool2d(xx, dilation=d, **kw), g), x, v)
     assert abs(fd - _dot(dx, v)) <= 1e-7 * max(1.0, scale(g, v) * y.size)
 
 
@@ -407,11 +434,11 @@ def max_pool_gradient_matches_finite_differences(backend: str, problem: Any, dat
 def avg_pool_gradient_is_the_adjoint(backend: str, problem: Any, include: bool,
                                      data: Any) -> None:
     x, kw, _ = problem
-    y = convreg.avg_pool2d(x, count_include_pad=include, backend=backend, **kw)
+    y = on(backend).avg_pool2d(x, count_include_pad=include, **kw)
     g, v = data.draw(values(y.shape)), data.draw(values(x.shape))
-    dx = convreg.avg_pool2d_grad(g, x.shape, count_include_pad=include, backend=backend, **kw)
-    fd = _finite_difference(lambda xx: _dot(convreg.avg_pool2d(
-        xx, count_include_pad=include, backend=backend, **kw), g), x, v)
+    dx = on(backend).avg_pool2d_grad(g, x.shape, count_include_pad=include, **kw)
+    fd = _finite_difference(lambda xx: _dot(on(backend).avg_pool2d(
+        xx, count_include_pad=include, **kw), g), x, v)
     assert abs(fd - _dot(dx, v)) <= 1e-7 * max(1.0, scale(g, v) * y.size)
     # average pooling is linear: the gradient is its adjoint
     assert abs(_dot(y, g) - _dot(x, dx)) <= 1e-9 * max(1.0, scale(x, g) * y.size)

@@ -1,0 +1,275 @@
+"""The ``cupy`` backend: every op on the GPU, CuPy arrays in, CuPy arrays out.
+
+Loaded only when CuPy imports and a CUDA device answers; otherwise it is
+listed in ``convreg.backends()`` as unavailable with the reason (CuPy not
+installed, no device, a driver error). It accepts ``cupy.ndarray`` only, so
+automatic selection sends CuPy arrays here and NumPy arrays elsewhere, and a
+NumPy array sent here by name raises ``BackendError`` telling the user to
+move it with ``cupy.asarray`` (no silent host/device copy).
+
+The algorithms are written once, against an array module ``xp``
+(:class:`ArrayModuleOps`): taps as strided slices, im2col as a stack of
+them, the contraction as one batched ``xp.matmul`` (cuBLAS on the GPU),
+col2im and the pooling gradients as slice-wise adds. With ``xp = numpy``
+the same code runs on the CPU, which is how the test suite checks nearly all
+of this backend on machines without a GPU. On the device, ``corr2d`` and
+``convolve2d`` run a shared-memory tiled kernel (``_corr2d_tiled.cu``,
+``cupy.RawModule``, float and double). Everything runs on CuPy's current
+stream.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..hookspecs import API_VERSION, hookimpl
+from ..shapes import corr2d_padding, output_size
+from .reference import _avg_windows
+
+try:
+    import cupy
+except Exception as exc:  # ImportError, or a CUDA library that fails to load
+    cupy = None
+    _IMPORT_ERROR: Exception | None = exc
+else:
+    _IMPORT_ERROR = None
+
+__all__ = ["ArrayModuleOps", "CupyBackend"]
+
+
+def _taps(k: tuple[int, int], d: tuple[int, int], s: tuple[int, int],
+          out: tuple[int, int]) -> list[tuple[slice, slice]]:
+    """For each kernel tap ``(a, b)``, the padded-input slices its outputs read."""
+    return [(slice(a * d[0], a * d[0] + (out[0] - 1) * s[0] + 1, s[0]),
+             slice(b * d[1], b * d[1] + (out[1] - 1) * s[1] + 1, s[1]))
+            for a in range(k[0]) for b in range(k[1])]
+
+
+class ArrayModuleOps:
+    """Every op of DESIGN.md in array-module operations (``xp`` is CuPy or NumPy).
+
+    Arguments arrive normalised by convreg's front ends (see
+    ``convreg.conv``); outputs have the inputs' dtype and array type.
+    """
+
+    def __init__(self, xp: Any) -> None:
+        self.xp = xp
+
+    # -- single image -----------------------------------------------------------
+
+    def _valid_corr2d(self, X: Any, K: Any, pads: tuple[int, int, int, int]) -> Any:
+        xp = self.xp
+        pt, pb, pl, pr = pads
+        Xp = xp.pad(X, ((pt, pb), (pl, pr))) if any(pads) else X
+        oh, ow = Xp.shape[0] - K.shape[0] + 1, Xp.shape[1] - K.shape[1] + 1
+        Y = xp.zeros((oh, ow), dtype=X.dtype)
+        for a in range(K.shape[0]):
+            for b in range(K.shape[1]):
+                Y += K[a, b] * Xp[a:a + oh, b:b + ow]
+        return Y
+
+    def corr2d(self, X: Any, K: Any, mode: str) -> Any:
+        return self._valid_corr2d(X, K, corr2d_padding(K.shape, mode))
+
+    def convolve2d(self, X: Any, K: Any, mode: str) -> Any:
+        top, bottom, left, right = corr2d_padding(K.shape, mode)
+        return self._valid_corr2d(X, self.xp.ascontiguousarray(K[::-1, ::-1]),
+                                  (bottom, top, right, left))
+
+    # -- convolution layer --------------------------------------------------------
+
+    def _columns(self, xpad: Any, k: tuple[int, int], stride: Any, dilation: Any,
+                 out: tuple[int, int], groups: int) -> Any:
+        """im2col: ``(N, groups, C/groups * kh * kw, H_out * W_out)``."""
+        N, C = xpad.shape[:2]
+        taps = [xpad[:, :, r, c] for r, c in _taps(k, dilation, stride, out)]
+        cols = self.xp.stack(taps, axis=2)  # (N, C, kh*kw, oh, ow)
+        return cols.reshape(N, groups, (C // groups) * k[0] * k[1], out[0] * out[1])
+
+    def _pad(self, x: Any, pads: tuple[int, int, int, int], value: float = 0.0) -> Any:
+        pt, pb, pl, pr = pads
+        if not any(pads):
+            return x
+        return self.xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups):
+        N = x.shape[0]
+        O, Cg, kh, kw = weight.shape
+        out = (output_size(x.shape[2], kh, stride[0], padding[0], padding[1], dilation[0]),
+               output_size(x.shape[3], kw, stride[1], padding[2], padding[3], dilation[1]))
+        cols = self._columns(self._pad(x, padding), (kh, kw), stride, dilation, out, groups)
+        w = weight.reshape(groups, O // groups, Cg * kh * kw)
+        y = self.xp.matmul(w[None], cols).reshape(N, O, *out)
+        if bias is not None:
+            y += bias[:, None, None]
+        return self.xp.ascontiguousarray(y)
+
+    def conv2d_grad_input(self, grad_output, weight, input_shape, stride, padding, dilation,
+                          groups):
+        xp = self.xp
+        N, C, H, W = input_shape
+        O, Cg, kh, kw = weight.shape
+        out = grad_output.shape[2:]
+        wT = weight.reshape(groups, O // groups, Cg * kh * kw).transpose(0, 2, 1)
+        g = grad_output.reshape(N, groups, O // groups, out[0] * out[1])
+        cols = xp.matmul(wT[None], g).reshape(N, C, kh * kw, *out)
+        pt, pb, pl, pr = padding
+        dxp = xp.zeros((N, C, H + pt + pb, W + pl + pr), dtype=grad_output.dtype)
+        for t, (r, c) in enumerate(_taps((kh, kw), dilation, stride, out)):
+            dxp[:, :, r, c] += cols[:, :, t]
+        return xp.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])
+
+    def conv2d_grad_weight(self, x, grad_output, weight_shape, stride, padding, dilation,
+                           groups):
+        N = x.shape[0]
+        O, Cg, kh, kw = weight_shape
+        out = grad_output.shape[2:]
+        cols = self._columns(self._pad(x, padding), (kh, kw), stride, dilation, out, groups)
+        g = grad_output.reshape(N, groups, O // groups, out[0] * out[1])
+        dw = self.xp.matmul(g, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        return self.xp.ascontiguousarray(dw.reshape(weight_shape))
+
+    # -- pooling ------------------------------------------------------------------
+
+    @staticmethod
+    def _pool_geometry(hw, kernel, stride, padding, dilation, ceil_mode):
+        out = tuple(output_size(n, k, s, p, p, d, ceil_mode)
+                    for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation))
+        # ceil_mode's last window may reach past the padding: pad that far too
+        reach = tuple((o - 1) * s + d * (k - 1) + 1
+                      for o, s, d, k in zip(out, stride, dilation, kernel))
+        pads = (padding[0], max(padding[0], reach[0] - hw[0] - padding[0]),
+                padding[1], max(padding[1], reach[1] - hw[1] - padding[1]))
+        return out, pads
+
+    def _max_taps(self, x, kernel, stride, padding, dilation, ceil_mode):
+        out, pads = self._pool_geometry(x.shape[2:], kernel, stride, padding, dilation,
+                                        ceil_mode)
+        xpad = self._pad(x, pads, value=-np.inf)
+        taps = _taps(kernel, dilation, stride, out)
+        return self.xp.stack([xpad[:, :, r, c] for r, c in taps]), taps, pads
+
+    def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
+        stacked, _, _ = self._max_taps(x, kernel, stride, padding, dilation, ceil_mode)
+        return self.xp.ascontiguousarray(stacked.max(axis=0))
+
+    def max_pool2d_grad(self, grad_output, x, kernel, stride, padding, dilation, ceil_mode):
+        xp = self.xp
+        stacked, taps, pads = self._max_taps(x, kernel, stride, padding, dilation, ceil_mode)
+        first = stacked.argmax(axis=0)  # the first maximum in row-major tap order
+        N, C, H, W = x.shape
+        dxp = xp.zeros((N, C, H + pads[0] + pads[1], W + pads[2] + pads[3]),
+                       dtype=grad_output.dtype)
+        for t, (r, c) in enumerate(taps):
+            dxp[:, :, r, c] += xp.where(first == t, grad_output, 0)
+        return xp.ascontiguousarray(dxp[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W])
+
+    def _divisor(self, hw, out, kernel, stride, padding, count_include_pad, dtype):
+        """Each output's divisor by PyTorch's rule (1 where the window is empty)."""
+        counts = []
+        for n, o, k, s, p in zip(hw, out, kernel, stride, padding):
+            axis = []
+            for first, stop, length in _avg_windows(n, o, k, s, p):
+                if stop <= first:
+                    axis.append(1)  # an empty window sums to zero whatever it is divided by
+                else:
+                    axis.append(length if count_include_pad else stop - first)
+            counts.append(axis)
+        return self.xp.asarray(np.outer(counts[0], counts[1]).astype(dtype))
+
+    def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad):
+        out, pads = self._pool_geometry(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
+        xpad = self._pad(x, pads)
+        total = self.xp.zeros(x.shape[:2] + out, dtype=x.dtype)
+        for r, c in _taps(kernel, (1, 1), stride, out):
+            total += xpad[:, :, r, c]
+        return total / self._divisor(x.shape[2:], out, kernel, stride, padding,
+                                     count_include_pad, x.dtype)
+
+    def avg_pool2d_grad(self, grad_output, input_shape, kernel, stride, padding, ceil_mode,
+                        count_include_pad):
+        xp = self.xp
+        N, C, H, W = input_shape
+        out, pads = self._pool_geometry((H, W), kernel, stride, padding, (1, 1), ceil_mode)
+        share = grad_output / self._divisor((H, W), out, kernel, stride, padding,
+                                            count_include_pad, grad_output.dtype)
+        dxp = xp.zeros((N, C, H + pads[0] + pads[1], W + pads[2] + pads[3]),
+                       dtype=grad_output.dtype)
+        for r, c in _taps(kernel, (1, 1), stride, out):
+            dxp[:, :, r, c] += share
+        return xp.ascontiguousarray(dxp[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W])
+
+
+_TILE = 16
+_SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a launch may ask without opting in
+
+
+@functools.lru_cache(maxsize=None)
+def _tiled_module() -> Any:
+    source = (pathlib.Path(__file__).with_name("_corr2d_tiled.cu")).read_text()
+    return cupy.RawModule(code=source, options=("-std=c++17",),
+                          name_expressions=("corr2d_tiled<float>", "corr2d_tiled<double>"))
+
+
+class CupyBackend(ArrayModuleOps):
+    """Every op on the GPU through CuPy: RawKernels, cuBLAS, the current stream."""
+
+    name = "cupy"
+    version = __version__
+    api_version = API_VERSION
+    priority = 100
+    array_types = (cupy.ndarray,) if cupy is not None else ()
+
+    def __init__(self) -> None:
+        super().__init__(cupy)
+
+    # For convreg.testing: the suite's NumPy arrays in and out (never used by the ops).
+    @staticmethod
+    def asarray(a: Any) -> Any:
+        return cupy.asarray(a)
+
+    @staticmethod
+    def asnumpy(a: Any) -> Any:
+        return cupy.asnumpy(a)
+
+    def available(self) -> tuple[bool, str]:
+        if cupy is None:
+            return False, (f"CuPy is not installed or failed to import ({_IMPORT_ERROR!r}); "
+                           "pip install 'convreg[cupy]' (CUDA 12: cupy-cuda12x, 13: cupy-cuda13x)")
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDARuntimeError: no driver, driver too old, ...
+            return False, f"the CUDA driver did not answer: {exc}"
+        if count == 0:
+            return False, "CuPy is installed but no CUDA device is visible"
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        return True, f"CuPy {cupy.__version__} on {name} ({count} device(s))"
+
+    def _valid_corr2d(self, X: Any, K: Any, pads: tuple[int, int, int, int]) -> Any:
+        kh, kw = K.shape
+        shared = (_TILE + kh - 1) * (_TILE + kw - 1) * X.dtype.itemsize
+        if shared > _SHARED_LIMIT:  # a kernel too large for one tile: the generic path
+            return super()._valid_corr2d(X, K, pads)
+        pt, pb, pl, pr = pads
+        Xp = cupy.ascontiguousarray(cupy.pad(X, ((pt, pb), (pl, pr)))) if any(pads) else X
+        H, W = Xp.shape
+        oh, ow = H - kh + 1, W - kw + 1
+        Y = cupy.empty((oh, ow), dtype=X.dtype)
+        kernel = _tiled_module().get_function(
+            "corr2d_tiled<float>" if X.dtype == np.float32 else "corr2d_tiled<double>")
+        grid = ((ow + _TILE - 1) // _TILE, (oh + _TILE - 1) // _TILE)
+        kernel(grid, (_TILE, _TILE), (Xp, K, Y, np.int64(H), np.int64(W), np.int32(kh),
+                                      np.int32(kw), np.int64(oh), np.int64(ow)),
+               shared_mem=shared)
+        return Y
+
+
+@hookimpl
+def convreg_backends():
+    return [CupyBackend()]
