@@ -6,29 +6,30 @@ Contract (checked by the caller, convreg/plugins/cython.py, before entry):
 ``num_threads >= 1``. Other modes are this kernel on a zero-padded ``X``.
 """
 
+from cython cimport floating
 from cython.parallel cimport prange
 
-ctypedef fused floating:
-    float
-    double
+cdef extern from "corr2d_rows.h" nogil:
+    void convreg_corr2d_row_f32(const float* x, Py_ssize_t ldx, const float* k, Py_ssize_t kh,
+                                Py_ssize_t kw, float* y, Py_ssize_t ow)
+    void convreg_corr2d_row_f64(const double* x, Py_ssize_t ldx, const double* k, Py_ssize_t kh,
+                                Py_ssize_t kw, double* y, Py_ssize_t ow)
 
 
 def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
                  floating[:, ::1] Y, int num_threads):
-    """``Y[i, j] = sum_ab X[i + a, j + b] * K[a, b]``, written into zeroed ``Y``.
+    """``Y[i, j] = sum_ab X[i + a, j + b] * K[a, b]`` (``Y`` is overwritten).
 
-    Each thread owns whole output rows, so no two threads write one element.
-    The innermost loop runs along a contiguous output row with the kernel tap
-    held in a register, which the C compiler vectorises.
+    Each thread owns whole output rows, so no two threads write one element;
+    each row is the register-blocked, per-CPU-dispatched C loop of
+    ``corr2d_rows.h``.
     """
     cdef Py_ssize_t out_h = Y.shape[0], out_w = Y.shape[1]
-    cdef Py_ssize_t kh = K.shape[0], kw = K.shape[1]
-    cdef Py_ssize_t i, j, a, b
-    cdef floating tap
+    cdef Py_ssize_t kh = K.shape[0], kw = K.shape[1], ldx = X.shape[1]
+    cdef Py_ssize_t i
     with nogil:
         for i in prange(out_h, schedule="static", num_threads=num_threads):
-            for a in range(kh):
-                for b in range(kw):
-                    tap = K[a, b]
-                    for j in range(out_w):
-                        Y[i, j] += tap * X[i + a, j + b]
+            if floating is float:
+                convreg_corr2d_row_f32(&X[i, 0], ldx, &K[0, 0], kh, kw, &Y[i, 0], out_w)
+            else:
+                convreg_corr2d_row_f64(&X[i, 0], ldx, &K[0, 0], kh, kw, &Y[i, 0], out_w)
