@@ -37,7 +37,7 @@ from ..shapes import corr2d_padding, output_size
 from ..threads import get_num_threads, openmp_enabled
 
 try:
-    from .._cy import _conv, _corr2d, _pool
+    from .._cy import _conv, _corr2d, _implicit_gemm, _pool
 except ImportError as exc:  # not built: listed unavailable with this reason
     _IMPORT_ERROR: ImportError | None = exc
 else:
@@ -152,6 +152,31 @@ class _Columns:
             _conv.col2im(cols, dx, *self.args, 1)
 
 
+_BLAS_INT_MAX = 2**31 - 1
+
+
+def _implicit(stride, x_shape, padding) -> bool:
+    """Whether a GEMM-path op runs as implicit GEMM (stride 1, a BLAS-int-sized grid)."""
+    N, _, H, W = x_shape
+    return stride == (1, 1) and N * (H + padding[0] + padding[1]) * (W + padding[2] + padding[3]) \
+        <= _BLAS_INT_MAX
+
+
+def _padded(a: np.ndarray, pads: tuple[int, int, int, int], grid_hw: tuple[int, int]) -> np.ndarray:
+    """``a`` (N, C, h, w) at offset ``(top, left)`` of zero ``Hp x Wp`` grids, as ``(N, C, Hp*Wp)``."""
+    N, C, h, w = a.shape
+    grid = np.zeros((N, C) + grid_hw, dtype=a.dtype)
+    grid[:, :, pads[0]:pads[0] + h, pads[2]:pads[2] + w] = a
+    return grid.reshape(N, C, -1)
+
+
+def _corner(grid: np.ndarray, grid_hw: tuple[int, int], corner) -> np.ndarray:
+    """The ``h x w`` block at ``(r0, c0)`` of every ``Hp x Wp`` grid of ``(N, C, Hp*Wp)``."""
+    r0, c0, h, w = corner
+    N, C = grid.shape[:2]
+    return np.ascontiguousarray(grid.reshape(N, C, *grid_hw)[:, :, r0:r0 + h, c0:c0 + w])
+
+
 class CythonBackend:
     """Typed-memoryview kernels, float and double, parallel with OpenMP."""
 
@@ -187,7 +212,18 @@ class CythonBackend:
         O, Cg, kh, kw = weight.shape
         oh, ow = _out_hw((H, W), (kh, kw), stride, padding, dilation)
         y = np.zeros((N, O, oh, ow), dtype=x.dtype)
-        if use_gemm("conv2d", O // groups, N, (oh, ow)):
+        gemm = use_gemm("conv2d", O // groups, N, (oh, ow))
+        if gemm and (kh, kw) != (1, 1) and _implicit(stride, x.shape, padding):
+            Og = O // groups
+            grid_hw = (H + padding[0] + padding[1], W + padding[2] + padding[3])
+            wt = np.ascontiguousarray(
+                weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 1, 2))
+            xg = _padded(x, padding, grid_hw)
+            out = np.zeros((N, O, grid_hw[0] * grid_hw[1]), dtype=x.dtype)
+            for n in range(N):  # per image: measured faster than one batch-wide GEMM per tap
+                _implicit_gemm.forward(xg[n], wt, out[n], grid_hw[1], *dilation)
+            y = _corner(out, grid_hw, (0, 0, oh, ow))
+        elif gemm:
             K, Og = Cg * kh * kw, O // groups
             columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
             w3 = weight.reshape(groups, Og, K)
@@ -208,7 +244,18 @@ class CythonBackend:
         N, C, H, W = input_shape
         O, Cg, kh, kw = weight.shape
         oh, ow = grad_output.shape[2:]
-        if use_gemm("conv2d_grad_input", O // groups, N, (oh, ow)):
+        gemm = use_gemm("conv2d_grad_input", O // groups, N, (oh, ow))
+        if gemm and (kh, kw) != (1, 1) and _implicit(stride, input_shape, padding):
+            Og = O // groups
+            grid_hw = (H + padding[0] + padding[1], W + padding[2] + padding[3])
+            wt = np.ascontiguousarray(
+                weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 2, 1))
+            dgrid = np.zeros((N, C, grid_hw[0] * grid_hw[1]), dtype=grad_output.dtype)
+            g = _padded(grad_output, (0, 0, 0, 0), grid_hw)
+            for n in range(N):
+                _implicit_gemm.grad_input(g[n], wt, dgrid[n], grid_hw[1], *dilation)
+            return _corner(dgrid, grid_hw, (padding[0], padding[2], H, W))
+        if gemm:
             K, Og = Cg * kh * kw, O // groups
             dx = np.zeros(input_shape, dtype=grad_output.dtype)
             columns = _Columns(input_shape, (kh, kw), (oh, ow), stride, padding, dilation,
@@ -233,7 +280,17 @@ class CythonBackend:
         O, Cg, kh, kw = weight_shape
         oh, ow = grad_output.shape[2:]
         dw = np.zeros(weight_shape, dtype=x.dtype)
-        if use_gemm("conv2d_grad_weight", O // groups, N, (oh, ow)):
+        gemm = use_gemm("conv2d_grad_weight", O // groups, N, (oh, ow))
+        if gemm and (kh, kw) != (1, 1) and _implicit(stride, x.shape, padding):
+            Og = O // groups
+            grid_hw = (H + padding[0] + padding[1], W + padding[2] + padding[3])
+            dwt = np.zeros((kh, kw, groups, Og, Cg), dtype=x.dtype)
+            xg = _padded(x, padding, grid_hw)
+            g = _padded(grad_output, (0, 0, 0, 0), grid_hw)
+            for n in range(N):  # BLAS accumulates into dwt image by image
+                _implicit_gemm.grad_weight(xg[n], g[n], dwt, grid_hw[1], *dilation)
+            return np.ascontiguousarray(dwt.transpose(2, 3, 4, 0, 1).reshape(weight_shape))
+        if gemm:
             K, Og = Cg * kh * kw, O // groups
             columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
             dw3 = dw.reshape(groups, Og, K)
