@@ -11,7 +11,6 @@ import os
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 

@@ -300,8 +300,6 @@ def _pool_block(block: Any, op: str, kw: dict) -> Any:
 
 def pool(op: str, x: Any, kw: dict, backend: str | None) -> Any:
     """``max_pool2d``/``avg_pool2d`` on a dask array, chunk by chunk over batch and channels."""
-    import convreg
-
     from .pool import _window
 
     x = _whole(_batched(x, "x"), (2, 3))

@@ -16,7 +16,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .shapes import output_size
 
 __all__ = [
     "pair",
@@ -28,7 +27,6 @@ __all__ = [
     "check_mode",
     "MODES",
     "window_fits",
-    "conv_out",
     "shape_arg",
     "memoized",
 ]
@@ -139,14 +137,6 @@ def window_fits(what: str, size: tuple[int, int], pads: tuple[int, int, int, int
             f"padded input {padded} (input {size}, padding {pads}); use a smaller "
             "kernel or more padding"
         )
-
-
-def conv_out(size: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
-             pads: tuple[int, int, int, int], dilation: tuple[int, int]) -> tuple[int, int]:
-    return (
-        output_size(size[0], kernel[0], stride[0], pads[0], pads[1], dilation[0]),
-        output_size(size[1], kernel[1], stride[1], pads[2], pads[3], dilation[1]),
-    )
 
 
 def shape_arg(value: Any, name: str, lengths: tuple[int, ...]) -> tuple[int, ...]:

@@ -14,11 +14,11 @@ from typing import Any, NamedTuple, Sequence
 
 from . import _dask, registry
 from ._arrays import as_arrays, compute_dtype, contiguous
+from .shapes import conv_output_hw
 from ._validate import (
     _is_int,
     check_ndim,
     check_output,
-    conv_out,
     conv_padding,
     memoized,
     positive_pair,
@@ -71,7 +71,7 @@ def _problem(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: An
         )
     pads = conv_padding(padding, (kh, kw), stride, dilation)
     window_fits(op, (H, W), pads, (kh, kw), dilation)
-    y_shape = (N, O, *conv_out((H, W), (kh, kw), stride, pads, dilation))
+    y_shape = (N, O, *conv_output_hw((H, W), (kh, kw), stride, pads, dilation))
     check_output(y_shape, dtype, op)
     return _Problem(x_shape, tuple(w_shape), y_shape, stride, pads, dilation, int(groups))
 

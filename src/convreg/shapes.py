@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Sequence, Union
 
-__all__ = ["output_shape", "output_size", "corr2d_padding", "convolve2d_offset"]
+__all__ = ["output_shape", "output_size", "conv_output_hw", "pool_output_hw", "corr2d_padding",
+           "convolve2d_offset"]
 
 IntOrPair = Union[int, Sequence[int]]
 
@@ -35,6 +36,23 @@ def output_size(n: int, k: int, s: int = 1, p_lo: int = 0, p_hi: int | None = No
     if ceil_mode and (out - 1) * s >= n + p_lo:
         out -= 1
     return out
+
+
+def conv_output_hw(size: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                   pads: Sequence[int], dilation: Sequence[int]) -> tuple[int, int]:
+    """A convolution's ``(H_out, W_out)``: pairs, and padding ``(top, bottom, left, right)``."""
+    return (output_size(size[0], kernel[0], stride[0], pads[0], pads[1], dilation[0]),
+            output_size(size[1], kernel[1], stride[1], pads[2], pads[3], dilation[1]))
+
+
+def pool_output_hw(size: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                   padding: Sequence[int], dilation: Sequence[int],
+                   ceil_mode: bool) -> tuple[int, int]:
+    """A pooling's ``(H_out, W_out)``: pairs, symmetric padding, PyTorch's ``ceil_mode``."""
+    return (output_size(size[0], kernel[0], stride[0], padding[0], padding[0], dilation[0],
+                        ceil_mode),
+            output_size(size[1], kernel[1], stride[1], padding[1], padding[1], dilation[1],
+                        ceil_mode))
 
 
 def _pair(v: IntOrPair) -> tuple[int, int]:

@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import __version__
 from ..hookspecs import API_VERSION, hookimpl
-from ..shapes import corr2d_padding, output_size
+from ..shapes import conv_output_hw, corr2d_padding, pool_output_hw
 from ..threads import get_num_threads, openmp_enabled
 
 try:
@@ -93,16 +93,6 @@ def _valid_corr2d(X: np.ndarray, K: np.ndarray, pads: tuple[int, int, int, int])
     Y = np.zeros((X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), dtype=X.dtype)
     _corr2d.corr2d_valid(X, K, Y, _threads(Y.size * K.size))
     return Y
-
-
-def _out_hw(x_hw, k_hw, stride, padding, dilation) -> tuple[int, int]:
-    return (output_size(x_hw[0], k_hw[0], stride[0], padding[0], padding[1], dilation[0]),
-            output_size(x_hw[1], k_hw[1], stride[1], padding[2], padding[3], dilation[1]))
-
-
-def _pool_out(x_hw, kernel, stride, padding, dilation, ceil_mode) -> tuple[int, int]:
-    return tuple(output_size(n, k, s, p, p, d, ceil_mode)
-                 for n, k, s, p, d in zip(x_hw, kernel, stride, padding, dilation))
 
 
 #: Upper bound on the im2col column buffer; a batch is processed in slices of
@@ -210,7 +200,7 @@ class CythonBackend:
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups):
         N, C, H, W = x.shape
         O, Cg, kh, kw = weight.shape
-        oh, ow = _out_hw((H, W), (kh, kw), stride, padding, dilation)
+        oh, ow = conv_output_hw((H, W), (kh, kw), stride, padding, dilation)
         y = np.zeros((N, O, oh, ow), dtype=x.dtype)
         gemm = use_gemm("conv2d", O // groups, N, (oh, ow))
         if gemm and (kh, kw) != (1, 1) and _implicit(stride, x.shape, padding):
@@ -310,7 +300,7 @@ class CythonBackend:
 
     def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
         N, C, H, W = x.shape
-        oh, ow = _pool_out((H, W), kernel, stride, padding, dilation, ceil_mode)
+        oh, ow = pool_output_hw((H, W), kernel, stride, padding, dilation, ceil_mode)
         y = np.empty((N, C, oh, ow), dtype=x.dtype)
         _pool.max_pool2d(x.reshape(N * C, H, W), y.reshape(N * C, oh, ow), *kernel, *stride,
                          *padding, *dilation, get_num_threads())
@@ -327,7 +317,7 @@ class CythonBackend:
 
     def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad):
         N, C, H, W = x.shape
-        oh, ow = _pool_out((H, W), kernel, stride, padding, (1, 1), ceil_mode)
+        oh, ow = pool_output_hw((H, W), kernel, stride, padding, (1, 1), ceil_mode)
         y = np.empty((N, C, oh, ow), dtype=x.dtype)
         _pool.avg_pool2d(x.reshape(N * C, H, W), y.reshape(N * C, oh, ow), *kernel, *stride,
                          *padding, count_include_pad, get_num_threads())

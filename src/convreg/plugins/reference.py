@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..hookspecs import API_VERSION, hookimpl
-from ..shapes import convolve2d_offset, corr2d_padding, output_size
+from ..shapes import conv_output_hw, convolve2d_offset, corr2d_padding, pool_output_hw
 
 __all__ = [
     "ReferenceBackend",
@@ -83,18 +83,13 @@ def _window(i: int, j: int, k: tuple[int, int], stride: tuple[int, int],
             slice(j * sw, j * sw + dw * (kw - 1) + 1, dw))
 
 
-def _out_hw(size, k, stride, pads, dilation):
-    return (output_size(size[0], k[0], stride[0], pads[0], pads[1], dilation[0]),
-            output_size(size[1], k[1], stride[1], pads[2], pads[3], dilation[1]))
-
-
 def conv2d(x, weight, bias, stride, padding, dilation, groups):
     """``y[n, o, i, j] = b[o] + sum_{c,a,b} xpad[n, c, i*sh + a*dh, j*sw + b*dw] w[o, c, a, b]``."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = weight.shape
     Og = O // groups
     xp = _zero_pad(x, padding)
-    oh, ow = _out_hw((H, W), (kh, kw), stride, padding, dilation)
+    oh, ow = conv_output_hw((H, W), (kh, kw), stride, padding, dilation)
     y = np.zeros((N, O, oh, ow), dtype=x.dtype)
     for g in range(groups):
         xs, ws = xp[:, g * Cg:(g + 1) * Cg], weight[g * Og:(g + 1) * Og]
@@ -162,15 +157,10 @@ def _avg_windows(n_in, n_out, k, s, p):
     return spans
 
 
-def _pool_out(x_shape, kernel, stride, padding, dilation, ceil_mode):
-    return tuple(output_size(n, k, s, p, p, d, ceil_mode)
-                 for n, k, s, p, d in zip(x_shape[2:], kernel, stride, padding, dilation))
-
-
 def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode):
     """``y[n, c, i, j] = max over the window's input elements``."""
     N, C, H, W = x.shape
-    oh, ow = _pool_out(x.shape, kernel, stride, padding, dilation, ceil_mode)
+    oh, ow = pool_output_hw(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
     taps_h = _max_taps(H, oh, kernel[0], stride[0], padding[0], dilation[0])
     taps_w = _max_taps(W, ow, kernel[1], stride[1], padding[1], dilation[1])
     y = np.full((N, C, oh, ow), -np.inf, dtype=x.dtype)
@@ -203,7 +193,7 @@ def max_pool2d_grad(grad_output, x, kernel, stride, padding, dilation, ceil_mode
 def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad):
     """``y[n, c, i, j] = sum over the window / its size`` (see ``_avg_windows``)."""
     N, C, H, W = x.shape
-    oh, ow = _pool_out(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
+    oh, ow = pool_output_hw(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
     spans_h = _avg_windows(H, oh, kernel[0], stride[0], padding[0])
     spans_w = _avg_windows(W, ow, kernel[1], stride[1], padding[1])
     y = np.zeros((N, C, oh, ow), dtype=x.dtype)
