@@ -1,8 +1,10 @@
-"""Both algorithms of the cython backend, direct loops and im2col + GEMM, on every op.
+"""Every algorithm of the cython backend, direct loops, im2col + GEMM and implicit
+GEMM, on every layer op.
 
-The backend picks one by shape (``use_gemm``); here each is forced in turn
-and checked against the reference, with a workspace small enough that the
-GEMM path runs over several batch slices.
+The backend picks one by shape (``algorithm``); here each is forced in turn
+(implicit GEMM where it applies: stride 1, not 1x1) and checked against the
+reference, with a workspace small enough that im2col runs over several
+batch slices.
 """
 
 from __future__ import annotations
@@ -24,23 +26,28 @@ pytestmark = pytest.mark.skipif("cython" not in implementing("conv2d"),
 
 
 @contextlib.contextmanager
-def forced(gemm: bool, workspace: int):
-    saved = cython.use_gemm, cython.WORKSPACE_BYTES
-    cython.use_gemm = lambda *args: gemm
+def forced(how: str, workspace: int):
+    def pick(op, x_shape, w_shape, out_hw, stride, padding, groups):
+        if how == "implicit" and (stride != (1, 1) or w_shape[2:] == (1, 1)):
+            return "im2col"
+        return how
+
+    saved = cython.algorithm, cython.WORKSPACE_BYTES
+    cython.algorithm = pick
     cython.WORKSPACE_BYTES = workspace
     try:
         yield
     finally:
-        cython.use_gemm, cython.WORKSPACE_BYTES = saved
+        cython.algorithm, cython.WORKSPACE_BYTES = saved
 
 
 def _scale(*arrays):
     return float(np.prod([np.abs(a).max(initial=0.0) for a in arrays]))
 
 
-@pytest.mark.parametrize("gemm", [False, True], ids=["direct", "gemm"])
+@pytest.mark.parametrize("how", ["direct", "im2col", "implicit"])
 @given(problem=conv_problems(), data=st.data(), workspace=st.sampled_from([1, 1 << 10, 1 << 25]))
-def test_both_algorithms_agree_with_reference(gemm, problem, data, workspace):
+def test_every_algorithm_agrees_with_reference(how, problem, data, workspace):
     x, w, b, kw = problem["x"], problem["w"], problem["b"], problem["kw"]
     ref = {k: v.astype(np.float64) if v is not None else None for k, v in problem.items()
            if k != "kw"}
@@ -50,7 +57,7 @@ def test_both_algorithms_agree_with_reference(gemm, problem, data, workspace):
                                         backend="reference", **kw)
     want_dw = convreg.conv2d_grad_weight(ref["x"], g.astype(np.float64), w.shape,
                                          backend="reference", **kw)
-    with forced(gemm, workspace):
+    with forced(how, workspace):
         y = convreg.conv2d(x, w, b, backend="cython", **kw)
         dx = convreg.conv2d_grad_input(g, w, x.shape, backend="cython", **kw)
         dw = convreg.conv2d_grad_weight(x, g, w.shape, backend="cython", **kw)
@@ -73,3 +80,18 @@ def test_both_algorithms_agree_with_reference(gemm, problem, data, workspace):
 )
 def test_the_algorithm_choice(op, out_per_group, n, out_hw, expected):
     assert cython.use_gemm(op, out_per_group, n, out_hw) is expected
+
+
+@pytest.mark.parametrize(
+    "op, x_shape, w_shape, stride, padding, expected",
+    [
+        ("conv2d", (8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1, 1, 1), "implicit"),
+        ("conv2d", (8, 64, 56, 56), (128, 64, 3, 3), (2, 2), (1, 1, 1, 1), "im2col"),
+        ("conv2d", (8, 256, 28, 28), (64, 256, 1, 1), (1, 1), (0, 0, 0, 0), "im2col"),
+        ("conv2d", (8, 32, 28, 28), (32, 1, 3, 3), (1, 1), (1, 1, 1, 1), "direct"),
+    ],
+)
+def test_the_algorithm_for_a_layer(op, x_shape, w_shape, stride, padding, expected):
+    groups = x_shape[1] // w_shape[1]
+    out_hw = convreg.output_shape(x_shape[2:], w_shape[2:], stride, padding[::2])
+    assert cython.algorithm(op, x_shape, w_shape, out_hw, stride, padding, groups) == expected

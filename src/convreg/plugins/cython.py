@@ -6,14 +6,17 @@ algorithm; the front ends have already checked every argument, so the
 compiled code, which runs without the GIL and without bounds checks, never
 sees an index it cannot take.
 
-Algorithms (chosen in :func:`use_gemm`, the one place the choice is made):
+Algorithms (chosen in :func:`algorithm`, the one place the choice is made):
 
 * single-image ``corr2d``/``convolve2d``: a direct loop, parallel over
   output rows, whose inner loop runs along a contiguous output row;
 * layers with few output channels per group (the chapter's examples,
   depthwise convolutions): direct loops, parallel over output planes;
+* otherwise, at stride 1, implicit GEMM (``_cy/_implicit_gemm.pyx``: one
+  BLAS call per kernel tap over a shifted view of the padded input);
 * otherwise im2col + GEMM through NumPy's BLAS (col2im for the input
-  gradient), a batch slice at a time. im2col/col2im are prange loops but run
+  gradient), a batch slice at a time; a 1x1 unpadded kernel at stride 1
+  uses its input as the column matrix. im2col/col2im are prange loops but run
   on one thread here: BLAS's own pthreads do the GEMM, and an OpenMP team
   spin-waiting between the two pools' turns cost 2-5x (measured; OpenBLAS
   issue 3187 describes the same clash), more than a parallel unfold gains on
@@ -43,7 +46,7 @@ except ImportError as exc:  # not built: listed unavailable with this reason
 else:
     _IMPORT_ERROR = None
 
-__all__ = ["CythonBackend", "use_gemm", "WORKSPACE_BYTES"]
+__all__ = ["CythonBackend", "algorithm", "use_gemm", "WORKSPACE_BYTES"]
 
 #: im2col + GEMM pays off for the forward pass and the input gradient once
 #: each group has this many output channels (the GEMM's M dimension); below
@@ -152,6 +155,25 @@ def _implicit(stride, x_shape, padding) -> bool:
         <= _BLAS_INT_MAX
 
 
+def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_hw: tuple[int, int],
+              stride: tuple[int, int], padding: tuple[int, int, int, int], groups: int) -> str:
+    """How a layer op runs: "implicit" GEMM, "im2col" + GEMM, or "direct" loops.
+
+    The one place the choice is made: GEMM or not by :func:`use_gemm`'s
+    measured thresholds; then implicit GEMM (no column matrix) at stride 1,
+    except for the 1x1 kernel whose input already is its column matrix.
+    """
+    if not use_gemm(op, w_shape[0] // groups, x_shape[0], out_hw):
+        return "direct"
+    if w_shape[2:] != (1, 1) and _implicit(stride, x_shape, padding):
+        return "implicit"
+    return "im2col"
+
+
+def _grid_hw(x_shape: tuple[int, ...], padding: tuple[int, int, int, int]) -> tuple[int, int]:
+    return (x_shape[2] + padding[0] + padding[1], x_shape[3] + padding[2] + padding[3])
+
+
 def _padded(a: np.ndarray, pads: tuple[int, int, int, int], grid_hw: tuple[int, int]) -> np.ndarray:
     """``a`` (N, C, h, w) at offset ``(top, left)`` of zero ``Hp x Wp`` grids, as ``(N, C, Hp*Wp)``."""
     N, C, h, w = a.shape
@@ -202,10 +224,10 @@ class CythonBackend:
         O, Cg, kh, kw = weight.shape
         oh, ow = conv_output_hw((H, W), (kh, kw), stride, padding, dilation)
         y = np.zeros((N, O, oh, ow), dtype=x.dtype)
-        gemm = use_gemm("conv2d", O // groups, N, (oh, ow))
-        if gemm and (kh, kw) != (1, 1) and _implicit(stride, x.shape, padding):
+        how = algorithm("conv2d", x.shape, weight.shape, (oh, ow), stride, padding, groups)
+        if how == "implicit":
             Og = O // groups
-            grid_hw = (H + padding[0] + padding[1], W + padding[2] + padding[3])
+            grid_hw = _grid_hw(x.shape, padding)
             wt = np.ascontiguousarray(
                 weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 1, 2))
             xg = _padded(x, padding, grid_hw)
@@ -213,7 +235,7 @@ class CythonBackend:
             for n in range(N):  # per image: measured faster than one batch-wide GEMM per tap
                 _implicit_gemm.forward(xg[n], wt, out[n], grid_hw[1], *dilation)
             y = _corner(out, grid_hw, (0, 0, oh, ow))
-        elif gemm:
+        elif how == "im2col":
             K, Og = Cg * kh * kw, O // groups
             columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
             w3 = weight.reshape(groups, Og, K)
@@ -234,10 +256,11 @@ class CythonBackend:
         N, C, H, W = input_shape
         O, Cg, kh, kw = weight.shape
         oh, ow = grad_output.shape[2:]
-        gemm = use_gemm("conv2d_grad_input", O // groups, N, (oh, ow))
-        if gemm and (kh, kw) != (1, 1) and _implicit(stride, input_shape, padding):
+        how = algorithm("conv2d_grad_input", input_shape, weight.shape, (oh, ow), stride,
+                        padding, groups)
+        if how == "implicit":
             Og = O // groups
-            grid_hw = (H + padding[0] + padding[1], W + padding[2] + padding[3])
+            grid_hw = _grid_hw(input_shape, padding)
             wt = np.ascontiguousarray(
                 weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 2, 1))
             dgrid = np.zeros((N, C, grid_hw[0] * grid_hw[1]), dtype=grad_output.dtype)
@@ -245,7 +268,7 @@ class CythonBackend:
             for n in range(N):
                 _implicit_gemm.grad_input(g[n], wt, dgrid[n], grid_hw[1], *dilation)
             return _corner(dgrid, grid_hw, (padding[0], padding[2], H, W))
-        if gemm:
+        if how == "im2col":
             K, Og = Cg * kh * kw, O // groups
             dx = np.zeros(input_shape, dtype=grad_output.dtype)
             columns = _Columns(input_shape, (kh, kw), (oh, ow), stride, padding, dilation,
@@ -269,18 +292,19 @@ class CythonBackend:
         N, C, H, W = x.shape
         O, Cg, kh, kw = weight_shape
         oh, ow = grad_output.shape[2:]
-        dw = np.zeros(weight_shape, dtype=x.dtype)
-        gemm = use_gemm("conv2d_grad_weight", O // groups, N, (oh, ow))
-        if gemm and (kh, kw) != (1, 1) and _implicit(stride, x.shape, padding):
+        how = algorithm("conv2d_grad_weight", x.shape, weight_shape, (oh, ow), stride, padding,
+                        groups)
+        if how == "implicit":
             Og = O // groups
-            grid_hw = (H + padding[0] + padding[1], W + padding[2] + padding[3])
+            grid_hw = _grid_hw(x.shape, padding)
             dwt = np.zeros((kh, kw, groups, Og, Cg), dtype=x.dtype)
             xg = _padded(x, padding, grid_hw)
             g = _padded(grad_output, (0, 0, 0, 0), grid_hw)
             for n in range(N):  # BLAS accumulates into dwt image by image
                 _implicit_gemm.grad_weight(xg[n], g[n], dwt, grid_hw[1], *dilation)
             return np.ascontiguousarray(dwt.transpose(2, 3, 4, 0, 1).reshape(weight_shape))
-        if gemm:
+        dw = np.zeros(weight_shape, dtype=x.dtype)
+        if how == "im2col":
             K, Og = Cg * kh * kw, O // groups
             columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
             dw3 = dw.reshape(groups, Og, K)
