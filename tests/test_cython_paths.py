@@ -1,10 +1,11 @@
-"""Every algorithm of the cython backend, direct loops, im2col + GEMM and implicit
-GEMM, on every layer op.
+"""Every algorithm of the cython backend, plain and channel-blocked direct loops,
+im2col + GEMM and implicit GEMM, on every layer op.
 
 The backend picks one by shape (``algorithm``); here each is forced in turn
-(implicit GEMM where it applies: stride 1, not 1x1) and checked against the
-reference, with a workspace small enough that im2col runs over several
-batch slices.
+where it applies (implicit GEMM at stride 1; the blocked kernel for the
+forward pass, and for the input gradient at stride 1; im2col otherwise) and
+checked against the reference, with a workspace small enough that im2col
+runs over several batch slices.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.skipif("cython" not in implementing("conv2d"),
 @contextlib.contextmanager
 def forced(how: str, workspace: int):
     def pick(op, x_shape, w_shape, out_hw, stride, padding, groups):
-        if how == "implicit" and (stride != (1, 1) or w_shape[2:] == (1, 1)):
+        if how == "implicit" and stride != (1, 1):
+            return "im2col"
+        if how == "blocked" and op == "conv2d_grad_input" and stride != (1, 1):
             return "im2col"
         return how
 
@@ -45,7 +48,7 @@ def _scale(*arrays):
     return float(np.prod([np.abs(a).max(initial=0.0) for a in arrays]))
 
 
-@pytest.mark.parametrize("how", ["direct", "im2col", "implicit"])
+@pytest.mark.parametrize("how", ["direct", "blocked", "im2col", "implicit"])
 @given(problem=conv_problems(), data=st.data(), workspace=st.sampled_from([1, 1 << 10, 1 << 25]))
 def test_every_algorithm_agrees_with_reference(how, problem, data, workspace):
     x, w, b, kw = problem["x"], problem["w"], problem["b"], problem["kw"]
@@ -74,6 +77,7 @@ def test_every_algorithm_agrees_with_reference(how, problem, data, workspace):
         ("conv2d", 1, 8, (56, 56), False),  # depthwise
         ("conv2d_grad_input", 8, 1, (3, 3), True),
         ("conv2d_grad_input", 2, 64, (28, 28), False),
+        ("conv2d", 4, 16, (26, 26), True),
         ("conv2d_grad_weight", 1, 16, (28, 28), True),
         ("conv2d_grad_weight", 64, 1, (6, 7), False),  # the chapter's sizes
     ],
@@ -85,13 +89,68 @@ def test_the_algorithm_choice(op, out_per_group, n, out_hw, expected):
 @pytest.mark.parametrize(
     "op, x_shape, w_shape, stride, padding, expected",
     [
-        ("conv2d", (8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1, 1, 1), "implicit"),
-        ("conv2d", (8, 64, 56, 56), (128, 64, 3, 3), (2, 2), (1, 1, 1, 1), "im2col"),
+        # the rows of benchmarks/crossover.py's table each rule comes from
+        ("conv2d", (8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1, 1, 1), "blocked"),
+        ("conv2d", (8, 256, 14, 14), (256, 256, 3, 3), (1, 1), (1, 1, 1, 1), "implicit"),
+        ("conv2d", (8, 512, 7, 7), (512, 512, 3, 3), (2, 2), (1, 1, 1, 1), "im2col"),
+        ("conv2d", (8, 64, 56, 56), (128, 64, 3, 3), (2, 2), (1, 1, 1, 1), "blocked"),
         ("conv2d", (8, 256, 28, 28), (64, 256, 1, 1), (1, 1), (0, 0, 0, 0), "im2col"),
+        ("conv2d_grad_input", (8, 256, 28, 28), (64, 256, 1, 1), (1, 1), (0, 0, 0, 0),
+         "implicit"),
+        ("conv2d_grad_weight", (8, 256, 28, 28), (64, 256, 1, 1), (1, 1), (0, 0, 0, 0),
+         "blocked"),
         ("conv2d", (8, 32, 28, 28), (32, 1, 3, 3), (1, 1), (1, 1, 1, 1), "direct"),
+        ("conv2d", (64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0, 0, 0), "blocked"),
+        ("conv2d", (8, 3, 112, 112), (64, 3, 7, 7), (2, 2), (3, 3, 3, 3), "blocked"),
+        ("conv2d", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2, 2, 2), "blocked"),
+        ("conv2d_grad_input", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2, 2, 2), "im2col"),
+        ("conv2d_grad_input", (8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1, 1, 1), "blocked"),
+        ("conv2d_grad_input", (8, 256, 14, 14), (256, 256, 3, 3), (1, 1), (1, 1, 1, 1),
+         "implicit"),
+        ("conv2d_grad_input", (64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0, 0, 0), "implicit"),
+        ("conv2d_grad_input", (16, 16, 28, 28), (16, 16, 3, 3), (1, 1), (0, 0, 0, 0), "blocked"),
+        ("conv2d_grad_input", (8, 3, 112, 112), (64, 3, 7, 7), (2, 2), (3, 3, 3, 3), "im2col"),
+        ("conv2d_grad_weight", (64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0, 0, 0), "blocked"),
+        ("conv2d_grad_weight", (16, 3, 28, 28), (8, 3, 3, 3), (1, 1), (0, 0, 0, 0), "implicit"),
+        ("conv2d_grad_weight", (16, 32, 28, 28), (32, 1, 3, 3), (1, 1), (1, 1, 1, 1),
+         "implicit"),
+        ("conv2d_grad_weight", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2, 2, 2), "im2col"),
+        ("conv2d_grad_weight", (1, 1, 8, 8), (1, 1, 2, 2), (1, 1), (0, 0, 0, 0), "direct"),
     ],
 )
 def test_the_algorithm_for_a_layer(op, x_shape, w_shape, stride, padding, expected):
     groups = x_shape[1] // w_shape[1]
     out_hw = convreg.output_shape(x_shape[2:], w_shape[2:], stride, padding[::2])
     assert cython.algorithm(op, x_shape, w_shape, out_hw, stride, padding, groups) == expected
+
+
+@given(dtype=st.sampled_from([np.float32, np.float64]),
+       og=st.sampled_from([1, 7, 8, 9, 16, 17, 33]), cg=st.integers(1, 5), groups=st.integers(1, 2),
+       k=st.tuples(st.integers(1, 5), st.integers(1, 5)), stride=st.tuples(st.integers(1, 3),
+                                                                           st.integers(1, 3)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), padding=st.integers(0, 2),
+       width=st.integers(0, 40), data=st.data())
+def test_the_blocked_kernel_on_wide_layers(dtype, og, cg, groups, k, stride, dilation, padding,
+                                           width, data):
+    """Several vector blocks of output channels per group (16 floats or 8 doubles a
+    block), full tiles of 12 pixels or taps and every tail: the forward pass, the
+    weight gradient and (at stride 1) the input gradient, against the reference."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    reach = [d * (kk - 1) + 1 for d, kk in zip(dilation, k)]
+    H, W = max(1, reach[0] - 2 * padding) + 2, max(1, reach[1] - 2 * padding) + width
+    x = rng.standard_normal((2, groups * cg, H, W)).astype(dtype)
+    w = rng.standard_normal((groups * og, cg, *k)).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    want = convreg.conv2d(x.astype(np.float64), w.astype(np.float64), backend="reference", **kw)
+    g = rng.standard_normal(want.shape).astype(dtype)
+    with forced("blocked", cython.WORKSPACE_BYTES):
+        y = convreg.conv2d(x, w, backend="cython", **kw)
+        dx = convreg.conv2d_grad_input(g, w, x.shape, backend="cython", **kw)
+        dw = convreg.conv2d_grad_weight(x, g, w.shape, backend="cython", **kw)
+    assert_close(y, want, dtype=dtype, scale=_scale(x, w), terms=w[0].size)
+    want_dx = convreg.conv2d_grad_input(g.astype(np.float64), w.astype(np.float64), x.shape,
+                                        backend="reference", **kw)
+    assert_close(dx, want_dx, dtype=dtype, scale=_scale(g, w), terms=og * w[0, 0].size)
+    want_dw = convreg.conv2d_grad_weight(x.astype(np.float64), g.astype(np.float64), w.shape,
+                                         backend="reference", **kw)
+    assert_close(dw, want_dw, dtype=dtype, scale=_scale(g, x), terms=g[:, 0].size)

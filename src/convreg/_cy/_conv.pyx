@@ -9,7 +9,125 @@ gives every thread its own output elements, so no two threads write one.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
+from libc.stdlib cimport abort, free, malloc
+
+cdef extern from "conv_oc_rows.h" nogil:
+    const int CONVREG_OB_F32
+    const int CONVREG_OB_F64
+    int convreg_oc_isa()
+    void convreg_oc_row_f32(int isa, const float* x, Py_ssize_t plane, Py_ssize_t ldx,
+                            Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw,
+                            Py_ssize_t dh, Py_ssize_t dw, const float* w, float* y,
+                            Py_ssize_t ldy, Py_ssize_t ow)
+    void convreg_oc_row_f64(int isa, const double* x, Py_ssize_t plane, Py_ssize_t ldx,
+                            Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw,
+                            Py_ssize_t dh, Py_ssize_t dw, const double* w, double* y,
+                            Py_ssize_t ldy, Py_ssize_t ow)
+    Py_ssize_t convreg_gw_taps(int isa)
+    void convreg_gw_f32(int isa, const float* x, const Py_ssize_t* off, const float* g,
+                        Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ldr, Py_ssize_t sw, float* dw,
+                        Py_ssize_t nt)
+    void convreg_gw_f64(int isa, const double* x, const Py_ssize_t* off, const double* g,
+                        Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ldr, Py_ssize_t sw, double* dw,
+                        Py_ssize_t nt)
+
+#: Output channels per block of :func:`conv2d_oc_blocked`, by dtype name:
+#: one 64-byte vector.
+OC_BLOCK = {"float32": CONVREG_OB_F32, "float64": CONVREG_OB_F64}
+
+
+def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :, ::1] wb,
+                      floating[:, :, :, ::1] y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh,
+                      Py_ssize_t dw, Py_ssize_t blocks_per_group, int num_threads):
+    """Direct convolution vectorized over blocks of output channels (``conv_oc_rows.h``).
+
+    ``y[n, g*Og + q*OB + o, i, j] = sum_{c,a,b} wb[B, c, a, b, o] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``
+    for block ``B = g*blocks_per_group + q`` and ``q*OB + o < Og``. ``xp`` is
+    the zero-padded input ``(N, C, Hp, Wp)``, ``wb`` the weights ``(blocks,
+    Cg, kh, kw, OB)`` with ``OB = OC_BLOCK[dtype]`` (each group's ``Og``
+    channels padded with zero weights to whole blocks), ``y`` the output
+    ``(N, O, oh, ow)``, overwritten. One task per output row of one block of
+    one image: the kernel fills a channels-last row in the thread's own
+    buffer (``ow * OB`` values), which is then written out channel by
+    channel as contiguous output rows: each task writes only its own row of
+    its own channels.
+    """
+    cdef Py_ssize_t N = y.shape[0], O = y.shape[1], oh = y.shape[2], ow = y.shape[3]
+    cdef Py_ssize_t Hp = xp.shape[2], Wp = xp.shape[3]
+    cdef Py_ssize_t nb = wb.shape[0], Cg = wb.shape[1], kh = wb.shape[2], kw = wb.shape[3]
+    cdef Py_ssize_t ob = wb.shape[4]
+    cdef Py_ssize_t Og = O // (nb // blocks_per_group)
+    cdef Py_ssize_t p, n, rest, blk, i, j, o, c0, o0, valid
+    cdef int isa = convreg_oc_isa()
+    cdef floating* row
+    with nogil, parallel(num_threads=num_threads):
+        row = <floating*>malloc(ow * ob * sizeof(floating))
+        if row == NULL:
+            abort()
+        for p in prange(N * nb * oh, schedule="static"):
+            n = p // (nb * oh)
+            rest = p % (nb * oh)
+            blk = rest // oh
+            i = rest % oh
+            c0 = (blk // blocks_per_group) * Cg
+            o0 = (blk // blocks_per_group) * Og + (blk % blocks_per_group) * ob
+            valid = min(ob, Og - (blk % blocks_per_group) * ob)
+            if floating is float:
+                convreg_oc_row_f32(isa, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
+                                   dw, &wb[blk, 0, 0, 0, 0], row, ob, ow)
+            else:
+                convreg_oc_row_f64(isa, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
+                                   dw, &wb[blk, 0, 0, 0, 0], row, ob, ow)
+            for o in range(valid):
+                for j in range(ow):
+                    y[n, o0 + o, i, j] = row[j * ob + o]
+        free(row)
+
+
+def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] gb,
+                                  const Py_ssize_t[::1] offsets, floating[:, :, ::1] dwb,
+                                  Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t sh, Py_ssize_t sw,
+                                  Py_ssize_t blocks_per_group, int num_threads):
+    """The weight gradient, vectorized over blocks of output channels (``conv_oc_rows.h``).
+
+    ``dwb[B, t, o] += sum_{n,i,j} gb[n, B, (i*ow + j)*OB + o] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``
+    for every tap ``t = (c*kh + a)*kw + b`` (``offsets[t] = c*Hp*Wp +
+    a*dh*Wp + b*dw``) of block ``B`` of group ``g = B // blocks_per_group``.
+    ``gb`` is the output gradient ``(N, blocks, oh*ow*OB)``, channels-last
+    within each block; ``dwb`` is ``(blocks, Cg*kh*kw, OB)``, zeroed.
+
+    The tiles (a block's taps, as many as the registers hold) are split into
+    one contiguous run per thread; each thread walks the images in order and
+    each of its tiles over one image, so an image's gradient block stays in
+    cache while the thread's tiles of that block read it, and the sums stay
+    in registers over the image's pixels. No two threads write one tile.
+    """
+    cdef Py_ssize_t N = xp.shape[0], Hp = xp.shape[2], Wp = xp.shape[3]
+    cdef Py_ssize_t nb = dwb.shape[0], taps = dwb.shape[1], ob = dwb.shape[2]
+    cdef Py_ssize_t Cg = xp.shape[1] // (nb // blocks_per_group)
+    cdef int isa = convreg_oc_isa()
+    cdef Py_ssize_t per_tile = convreg_gw_taps(isa)
+    cdef Py_ssize_t tiles_per_block = (taps + per_tile - 1) // per_tile
+    cdef Py_ssize_t tiles = nb * tiles_per_block
+    cdef Py_ssize_t nthreads = min(<Py_ssize_t>num_threads, tiles)
+    cdef Py_ssize_t me, first, stop, n, tile, blk, t0, nt, c0
+    with nogil, parallel(num_threads=nthreads):
+        me = threadid()
+        first = tiles * me // nthreads
+        stop = tiles * (me + 1) // nthreads
+        for n in range(N):
+            for tile in range(first, stop):
+                blk = tile // tiles_per_block
+                t0 = (tile % tiles_per_block) * per_tile
+                nt = min(per_tile, taps - t0)
+                c0 = (blk // blocks_per_group) * Cg
+                if floating is float:
+                    convreg_gw_f32(isa, &xp[n, c0, 0, 0], &offsets[t0], &gb[n, blk, 0], oh, ow,
+                                   sh * Wp, sw, &dwb[blk, t0, 0], nt)
+                else:
+                    convreg_gw_f64(isa, &xp[n, c0, 0, 0], &offsets[t0], &gb[n, blk, 0], oh, ow,
+                                   sh * Wp, sw, &dwb[blk, t0, 0], nt)
 
 
 def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] w,

@@ -9,9 +9,14 @@ sees an index it cannot take.
 Algorithms (chosen in :func:`algorithm`, the one place the choice is made):
 
 * single-image ``corr2d``/``convolve2d``: a direct loop, parallel over
-  output rows, whose inner loop runs along a contiguous output row;
+  output rows, register-blocked along a contiguous output row
+  (``_cy/corr2d_rows.h``);
 * layers with few output channels per group (the chapter's examples,
-  depthwise convolutions): direct loops, parallel over output planes;
+  depthwise convolutions): plain direct loops, parallel over output planes;
+* most forward passes, weight gradients with 16+ output channels per group
+  and input gradients at stride 1 with 16+ input channels per group: direct
+  kernels vectorized over output channels (``_cy/conv_oc_rows.h``), a tile
+  of pixels (or taps) x channels held in registers across the whole sum;
 * otherwise, at stride 1, implicit GEMM (``_cy/_implicit_gemm.pyx``: one
   BLAS call per kernel tap over a shifted view of the padded input);
 * otherwise im2col + GEMM through NumPy's BLAS (col2im for the input
@@ -23,7 +28,8 @@ Algorithms (chosen in :func:`algorithm`, the one place the choice is made):
   a memory-bound copy.
 
 Memory: besides its output, an op allocates at most one workspace: the
-zero-padded input for the direct loops (the input's size plus its border),
+zero-padded input for the direct loops (the input's size plus its border;
+for the blocked kernel's input gradient, the zero-extended output gradient),
 or one column buffer of at most ``WORKSPACE_BYTES`` (32 MiB; more only when
 a single image's ``C * kh * kw * H_out * W_out`` columns exceed it), reused
 for every batch slice, plus, for the weight gradient, the per-image
@@ -48,28 +54,44 @@ else:
 
 __all__ = ["CythonBackend", "algorithm", "use_gemm", "WORKSPACE_BYTES"]
 
-#: im2col + GEMM pays off for the forward pass and the input gradient once
-#: each group has this many output channels (the GEMM's M dimension); below
-#: it the direct loops win (depthwise convolutions lose 3-13x through GEMM).
-GEMM_MIN_OUT_CHANNELS = 8
+#: Direct loops beat every GEMM formulation below this many output channels
+#: per group for the forward pass and the input gradient (depthwise
+#: convolutions lose 3-13x through GEMM; at 4 im2col + GEMM already wins).
+GEMM_MIN_OUT_CHANNELS = 4
 #: The weight gradient's direct loop reduces over N * H_out * W_out with one
-#: thread per kernel plane; im2col + GEMM wins once that reduction is longer
-#: than this.
+#: thread per kernel plane; GEMM wins once that reduction is longer than this.
 GEMM_MIN_REDUCTION = 256
+#: The channel-blocked direct kernel (a vector of 16 output channels per
+#: pixel, ``_cy/conv_oc_rows.h``) was the fastest forward algorithm from 4
+#: output channels per group up to reductions (``in channels x kh x kw``) of
+#: 1152, 1.1-3.4x the best GEMM, and within 12% of it beyond; GEMM keeps
+#: the reductions longer than this, where BLAS reaches full speed.
+BLOCKED_MAX_REDUCTION = 2048
+#: For the input gradient it produces the input's channels, for the weight
+#: gradient it sums into the output channels: it wins when those fill its
+#: vectors (16 and more per group, at most 25% of the lanes idle), by
+#: 1.1-1.6x on VGG's, the 1x1 and the strided layers' weight gradients;
+#: LeNet's 6 input channels ran 2x slower than implicit GEMM.
+BLOCKED_MIN_CHANNELS = 16
+#: Implicit GEMM runs one GEMM per tap whose inner dimensions are the
+#: channels per group; below this many, the unfolded im2col GEMM is faster.
+IMPLICIT_MIN_CHANNELS = 6
 
 
 def use_gemm(op: str, out_per_group: int, n: int, out_hw: tuple[int, int]) -> bool:
-    """Whether a layer op runs as im2col + GEMM (else as direct loops): the one place
-    the algorithm is chosen.
+    """Whether a layer op runs as some GEMM (else as the plain direct loops).
 
     Thresholds measured on the 2-core benchmark machine with
-    ``benchmarks/crossover.py`` (table in benchmarks/RESULTS.md): with 8+
-    output channels per group GEMM was 1.1-3x faster than the direct loops
-    for the forward pass and input gradient, with 1-2 it was 1.4-9x slower.
+    ``benchmarks/crossover.py`` (table in benchmarks/RESULTS.md).
     """
     if op == "conv2d_grad_weight":
         return n * out_hw[0] * out_hw[1] >= GEMM_MIN_REDUCTION
     return out_per_group >= GEMM_MIN_OUT_CHANNELS
+
+
+def _fills_vectors(channels: int, lanes: int = 16) -> bool:
+    """At least 16 channels, padded to whole vectors with at most 25% of the lanes idle."""
+    return channels >= BLOCKED_MIN_CHANNELS and 4 * channels >= 3 * lanes * -(-channels // lanes)
 
 
 #: Below this many multiply-adds a kernel runs on the calling thread alone:
@@ -148,26 +170,116 @@ class _Columns:
 _BLAS_INT_MAX = 2**31 - 1
 
 
-def _implicit(stride, x_shape, padding) -> bool:
-    """Whether a GEMM-path op runs as implicit GEMM (stride 1, a BLAS-int-sized grid)."""
+def _fits_blas(x_shape, padding) -> bool:
+    """Whether implicit GEMM's padded grids (``N*Hp*Wp`` columns) fit a 32-bit BLAS int."""
     N, _, H, W = x_shape
-    return stride == (1, 1) and N * (H + padding[0] + padding[1]) * (W + padding[2] + padding[3]) \
-        <= _BLAS_INT_MAX
+    return N * (H + padding[0] + padding[1]) * (W + padding[2] + padding[3]) <= _BLAS_INT_MAX
 
 
 def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_hw: tuple[int, int],
               stride: tuple[int, int], padding: tuple[int, int, int, int], groups: int) -> str:
-    """How a layer op runs: "implicit" GEMM, "im2col" + GEMM, or "direct" loops.
+    """How a layer op runs: "direct" loops, "blocked" direct loops, "implicit" GEMM or "im2col".
 
-    The one place the choice is made: GEMM or not by :func:`use_gemm`'s
-    measured thresholds; then implicit GEMM (no column matrix) at stride 1,
-    except for the 1x1 kernel whose input already is its column matrix.
+    The one place the choice is made, from ``benchmarks/crossover.py``'s
+    table (benchmarks/RESULTS.md):
+
+    1. few output channels per group (or, for the weight gradient, a short
+       reduction): the plain direct loops;
+    2. the forward pass of a 1x1 kernel at stride 1 without padding: its
+       input is its column matrix, one GEMM per batch slice;
+    3. the channel-blocked direct kernels: the forward pass with a reduction
+       of at most ``BLOCKED_MAX_REDUCTION``; the weight gradient when the
+       output channels fill its vectors; the input gradient at stride 1 (a
+       forward convolution with in and out swapped) when the input channels
+       do, except for a 1x1 kernel, whose input gradient is one plain GEMM;
+    4. at stride 1, implicit GEMM, if the per-tap GEMMs are not too thin
+       (the weight gradient's reduces over pixels, so it only needs more
+       than one input channel);
+    5. otherwise im2col + GEMM.
     """
-    if not use_gemm(op, w_shape[0] // groups, x_shape[0], out_hw):
+    O, Cg, kh, kw = w_shape
+    Og = O // groups
+    if not use_gemm(op, Og, x_shape[0], out_hw):
         return "direct"
-    if w_shape[2:] != (1, 1) and _implicit(stride, x_shape, padding):
+    stride1 = stride == (1, 1)
+    one_by_one = (kh, kw) == (1, 1)
+    if op == "conv2d":
+        if one_by_one and stride1 and not any(padding):
+            return "im2col"
+        if Cg * kh * kw <= BLOCKED_MAX_REDUCTION:
+            return "blocked"
+    elif op == "conv2d_grad_input":
+        if stride1 and not one_by_one and _fills_vectors(Cg) \
+                and Og * kh * kw <= BLOCKED_MAX_REDUCTION:
+            return "blocked"
+    elif _fills_vectors(Og):
+        return "blocked"
+    thin = x_shape[1] == 1 if op == "conv2d_grad_weight" else min(Og, Cg) < IMPLICIT_MIN_CHANNELS
+    if stride1 and not thin and _fits_blas(x_shape, padding):
         return "implicit"
     return "im2col"
+
+
+def _oc_blocked(xp: np.ndarray, weight: np.ndarray, out_hw: tuple[int, int], stride, dilation,
+                groups: int) -> np.ndarray:
+    """Direct convolution of the padded ``xp`` vectorized over output channels (``(N, O, oh, ow)``).
+
+    Each group's output channels are padded with zero weights to whole
+    blocks of ``OB`` (one vector); the workspace besides the output is the
+    blocked weights and one output row per thread.
+    """
+    O, Cg, kh, kw = weight.shape
+    ob = _conv.OC_BLOCK[weight.dtype.name]
+    Og = O // groups
+    per_group = -(-Og // ob)
+    wb = np.zeros((groups, per_group * ob, Cg, kh, kw), dtype=weight.dtype)
+    wb[:, :Og] = weight.reshape(groups, Og, Cg, kh, kw)
+    wb = np.ascontiguousarray(
+        wb.reshape(groups * per_group, ob, Cg, kh, kw).transpose(0, 2, 3, 4, 1))
+    y = np.empty((xp.shape[0], O, *out_hw), dtype=xp.dtype)
+    _conv.conv2d_oc_blocked(xp, wb, y, *stride, *dilation, per_group,
+                            _threads(y.size * Cg * kh * kw))
+    return y
+
+
+def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shape, stride,
+                            dilation, groups: int) -> np.ndarray:
+    """The weight gradient by the channel-blocked kernel, from the padded ``xp``.
+
+    Workspace: the output gradient re-laid channels-last per block of ``OB``
+    (its size, padded to whole blocks) and the blocked sums.
+    """
+    O, Cg, kh, kw = weight_shape
+    N, _, oh, ow = grad_output.shape
+    Hp, Wp = xp.shape[2:]
+    ob = _conv.OC_BLOCK[xp.dtype.name]
+    Og = O // groups
+    per_group = -(-Og // ob)
+    gb = np.zeros((N, groups, per_group * ob, oh * ow), dtype=xp.dtype)
+    gb[:, :, :Og] = grad_output.reshape(N, groups, Og, oh * ow)
+    gb = np.ascontiguousarray(
+        gb.reshape(N, groups * per_group, ob, oh * ow).transpose(0, 1, 3, 2)).reshape(
+            N, groups * per_group, -1)
+    c, a, b = np.meshgrid(np.arange(Cg), np.arange(kh), np.arange(kw), indexing="ij")
+    offsets = np.ascontiguousarray(
+        (c * Hp * Wp + a * dilation[0] * Wp + b * dilation[1]).ravel(), dtype=np.intp)
+    dwb = np.zeros((groups * per_group, Cg * kh * kw, ob), dtype=xp.dtype)
+    _conv.conv2d_grad_weight_oc_blocked(xp, gb, offsets, dwb, oh, ow, *stride, per_group,
+                                        _threads(grad_output.size * Cg * kh * kw))
+    dw = dwb.reshape(groups, per_group, Cg * kh * kw, ob).transpose(0, 1, 3, 2)
+    dw = dw.reshape(groups, per_group * ob, Cg, kh, kw)[:, :Og]
+    return np.ascontiguousarray(dw.reshape(weight_shape))
+
+
+def _shifted(a: np.ndarray, hw: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
+    """``a`` (N, C, h, w) at ``offset`` (either may be negative) in zero ``hw`` planes, clipped."""
+    out = np.zeros(a.shape[:2] + hw, dtype=a.dtype)
+    rows = [(max(0, o), min(n, o + m)) for o, n, m in zip(offset, hw, a.shape[2:])]
+    (r0, r1), (c0, c1) = rows
+    if r0 < r1 and c0 < c1:
+        out[:, :, r0:r1, c0:c1] = a[:, :, r0 - offset[0]:r1 - offset[0],
+                                    c0 - offset[1]:c1 - offset[1]]
+    return out
 
 
 def _grid_hw(x_shape: tuple[int, ...], padding: tuple[int, int, int, int]) -> tuple[int, int]:
@@ -225,7 +337,9 @@ class CythonBackend:
         oh, ow = conv_output_hw((H, W), (kh, kw), stride, padding, dilation)
         y = np.zeros((N, O, oh, ow), dtype=x.dtype)
         how = algorithm("conv2d", x.shape, weight.shape, (oh, ow), stride, padding, groups)
-        if how == "implicit":
+        if how == "blocked":
+            y = _oc_blocked(_pad(x, padding), weight, (oh, ow), stride, dilation, groups)
+        elif how == "implicit":
             Og = O // groups
             grid_hw = _grid_hw(x.shape, padding)
             wt = np.ascontiguousarray(
@@ -258,6 +372,19 @@ class CythonBackend:
         oh, ow = grad_output.shape[2:]
         how = algorithm("conv2d_grad_input", input_shape, weight.shape, (oh, ow), stride,
                         padding, groups)
+        if how == "blocked":
+            # At stride 1 the input gradient is a forward convolution of the
+            # output gradient, zero-extended by the kernel's reach less the
+            # padding, with each group's kernel turned half a turn and its
+            # in/out channels swapped:
+            # dx[c, r, s] = sum_{o,a,b} w[o, c, kh-1-a, kw-1-b] gp[o, r + a*dh, s + b*dw].
+            Og = O // groups
+            reach = ((kh - 1) * dilation[0], (kw - 1) * dilation[1])
+            gp = _shifted(grad_output, (H + reach[0], W + reach[1]),
+                          (reach[0] - padding[0], reach[1] - padding[2]))
+            turned = weight.reshape(groups, Og, Cg, kh, kw)[:, :, :, ::-1, ::-1]
+            turned = turned.transpose(0, 2, 1, 3, 4).reshape(C, Og, kh, kw)
+            return _oc_blocked(gp, turned, (H, W), (1, 1), dilation, groups)
         if how == "implicit":
             Og = O // groups
             grid_hw = _grid_hw(input_shape, padding)
@@ -294,6 +421,9 @@ class CythonBackend:
         oh, ow = grad_output.shape[2:]
         how = algorithm("conv2d_grad_weight", x.shape, weight_shape, (oh, ow), stride, padding,
                         groups)
+        if how == "blocked":
+            return _oc_blocked_grad_weight(_pad(x, padding), grad_output, weight_shape, stride,
+                                           dilation, groups)
         if how == "implicit":
             Og = O // groups
             grid_hw = _grid_hw(x.shape, padding)

@@ -1,0 +1,305 @@
+/* One output row of a direct convolution, vectorized over a block of output channels.
+ *
+ * For output row i of one image and one block of OB output channels:
+ *
+ *   y[j*ldy + o] = sum_{c,a,b} w[((c*kh + a)*kw + b)*OB + o] * x[c*plane + a*dh*ldx + (j*sw + b*dw)]
+ *
+ * for j in [0, ow) and o in [0, OB); the caller points x at the first input
+ * row and column the output row reads (row i*sh of every channel plane) and
+ * y at the row's first pixel of its channel block. The weights of a block
+ * are laid out tap-major with the OB channels innermost, so one tap is one
+ * vector load; each input pixel is one broadcast. A tile of JB output
+ * pixels x OB channels stays in registers across all C*kh*kw taps and is
+ * written once: one FMA per loaded value, where a row-at-a-time loop would
+ * read-modify-write the output once per tap. This is the register blocking
+ * oneDNN's direct convolutions use (it vectorizes over output channels too),
+ * written here in plain C for GCC to vectorize.
+ *
+ * OB is one 64-byte vector: 16 floats or 8 doubles. JB, the tile width,
+ * depends on the registers the instruction set has (32 vectors with
+ * AVX-512, 16 with AVX2, whose vectors are half as wide), so each is a
+ * function of its own, chosen per call by the CPU's features.
+ *
+ * Contract (checked in Python before entry): ow >= 1; C, kh, kw, sw, dh,
+ * dw >= 1; every x read lies inside the (padded) input; y has ow pixels
+ * ldy apart, each with OB writable channels.
+ */
+#ifndef CONVREG_CONV_OC_ROWS_H
+#define CONVREG_CONV_OC_ROWS_H
+
+#include <stddef.h>
+
+#define CONVREG_OB_F32 16
+#define CONVREG_OB_F64 8
+#define CONVREG_JB_MAX 12
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CONVREG_X86_DISPATCH 1
+#define CONVREG_AVX512 __attribute__((target("arch=skylake-avx512")))
+#define CONVREG_AVX2 __attribute__((target("arch=haswell")))
+#define CONVREG_INLINE static inline __attribute__((always_inline))
+#else
+#define CONVREG_INLINE static inline
+#endif
+
+/* The tile: jn (a constant once inlined) pixels x OB channels. SW is the
+ * stride, a literal 1 for the common case so the pixel addresses are
+ * consecutive. Defined once per instruction set: GCC inlines only into a
+ * caller compiled for the same target. */
+#if defined(__GNUC__)
+/* GCC/Clang vector extensions: one 64-byte vector of OB channels, lowered
+ * to whatever the target has (1 zmm, 2 ymm, 4 xmm); loads and stores go
+ * through memcpy, which makes no alignment assumption. Written with plain
+ * arrays, GCC neither kept the tile in registers nor vectorized it cleanly. */
+typedef float convreg_vf32 __attribute__((vector_size(64)));
+typedef double convreg_vf64 __attribute__((vector_size(64)));
+
+#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, OB, V)                                     \
+    ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
+                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,  \
+                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,           \
+                                  const int jn)                                            \
+    {                                                                                    \
+        V acc[CONVREG_JB_MAX];                                                           \
+        for (int jj = 0; jj < jn; ++jj) acc[jj] = (V){0};                                \
+        for (ptrdiff_t c = 0; c < C; ++c) {                                              \
+            for (ptrdiff_t a = 0; a < kh; ++a) {                                         \
+                const T *xr = x + c * plane + a * dh * ldx;                              \
+                const T *wr = w + (c * kh + a) * kw * OB;                                \
+                for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
+                    V wv;                                                                \
+                    __builtin_memcpy(&wv, wr + b * OB, sizeof wv);                       \
+                    const T *xb = xr + b * dw;                                           \
+                    for (int jj = 0; jj < jn; ++jj) acc[jj] += wv * xb[jj * sw];         \
+                }                                                                        \
+            }                                                                            \
+        }                                                                                \
+        for (int jj = 0; jj < jn; ++jj)                                                  \
+            __builtin_memcpy(y + jj * ldy, &acc[jj], sizeof acc[jj]);                    \
+    }
+#else
+#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, OB, V)                                     \
+    ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
+                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,  \
+                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,           \
+                                  const int jn)                                            \
+    {                                                                                    \
+        T acc[CONVREG_JB_MAX][OB];                                                       \
+        for (int jj = 0; jj < jn; ++jj)                                                  \
+            for (int o = 0; o < OB; ++o) acc[jj][o] = 0;                                 \
+        for (ptrdiff_t c = 0; c < C; ++c)                                                \
+            for (ptrdiff_t a = 0; a < kh; ++a)                                           \
+                for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
+                    const T *wv = w + ((c * kh + a) * kw + b) * OB;                      \
+                    const T *xb = x + c * plane + a * dh * ldx + b * dw;                 \
+                    for (int jj = 0; jj < jn; ++jj)                                      \
+                        for (int o = 0; o < OB; ++o) acc[jj][o] += wv[o] * xb[jj * sw];  \
+                }                                                                        \
+        for (int jj = 0; jj < jn; ++jj)                                                  \
+            for (int o = 0; o < OB; ++o) y[jj * ldy + o] = acc[jj][o];                   \
+    }
+#endif
+
+/* A tail of n < JB pixels, each width its own constant-size tile. */
+#define CONVREG_OC_TAIL_CASE(TILE, SW, K)                                                \
+    case K:                                                                              \
+        TILE(x + j * sw, plane, ldx, C, kh, kw, SW, dh, dw, w, y + j * ldy, ldy, K);     \
+        break;
+#define CONVREG_OC_TAIL(TILE, SW)                                                        \
+    switch (ow - j) {                                                                    \
+        CONVREG_OC_TAIL_CASE(TILE, SW, 1) CONVREG_OC_TAIL_CASE(TILE, SW, 2)              \
+        CONVREG_OC_TAIL_CASE(TILE, SW, 3) CONVREG_OC_TAIL_CASE(TILE, SW, 4)              \
+        CONVREG_OC_TAIL_CASE(TILE, SW, 5) CONVREG_OC_TAIL_CASE(TILE, SW, 6)              \
+        CONVREG_OC_TAIL_CASE(TILE, SW, 7) CONVREG_OC_TAIL_CASE(TILE, SW, 8)              \
+        CONVREG_OC_TAIL_CASE(TILE, SW, 9) CONVREG_OC_TAIL_CASE(TILE, SW, 10)             \
+        CONVREG_OC_TAIL_CASE(TILE, SW, 11)                                               \
+        default: break;                                                                  \
+    }
+
+/* A whole row with tiles of JB pixels (JB <= CONVREG_JB_MAX) then the tail. */
+#define CONVREG_DEFINE_OC_ROW(NAME, ATTR, T, TILE, JB)                                   \
+    ATTR static void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,         \
+                          ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,          \
+                          ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)     \
+    {                                                                                    \
+        ptrdiff_t j = 0;                                                                 \
+        if (sw == 1) {                                                                   \
+            for (; j + JB <= ow; j += JB)                                                \
+                TILE(x + j, plane, ldx, C, kh, kw, 1, dh, dw, w, y + j * ldy, ldy, JB);  \
+            CONVREG_OC_TAIL(TILE, 1)                                                     \
+        } else {                                                                         \
+            for (; j + JB <= ow; j += JB)                                                \
+                TILE(x + j * sw, plane, ldx, C, kh, kw, sw, dh, dw, w, y + j * ldy, ldy, \
+                     JB);                                                                \
+            CONVREG_OC_TAIL(TILE, sw)                                                    \
+        }                                                                                \
+    }
+
+/* Baseline: JB 4 (16 floats are 4 SSE vectors; 4 x 4 accumulators). */
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_base, , float, CONVREG_OB_F32, convreg_vf32)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_base, , double, CONVREG_OB_F64, convreg_vf64)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_base, , float, convreg_oc_tile_f32_base, 4)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_base, , double, convreg_oc_tile_f64_base, 4)
+
+#ifdef CONVREG_X86_DISPATCH
+/* AVX2: 2 vectors a pixel, 6 pixels: 12 accumulators + the weights of 16. */
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx2, CONVREG_AVX2, float, CONVREG_OB_F32, convreg_vf32)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx2, CONVREG_AVX2, double, CONVREG_OB_F64, convreg_vf64)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx2, CONVREG_AVX2, float, convreg_oc_tile_f32_avx2, 6)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx2, CONVREG_AVX2, double, convreg_oc_tile_f64_avx2, 6)
+/* AVX-512: 1 vector a pixel, 12 pixels: 12 accumulators, room to spare. */
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx512, CONVREG_AVX512, float, CONVREG_OB_F32, convreg_vf32)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx512, CONVREG_AVX512, double, CONVREG_OB_F64, convreg_vf64)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx512, CONVREG_AVX512, float,
+                      convreg_oc_tile_f32_avx512, 12)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512, CONVREG_AVX512, double,
+                      convreg_oc_tile_f64_avx512, 12)
+#endif
+
+/* ---- the weight gradient -------------------------------------------------
+ *
+ * dw[t*OB + o] += sum_{i,j} g[(i*ow + j)*OB + o] * x[off[t] + i*ldr + j*sw]
+ *
+ * for the nt taps t of a tile (tap t = (c, a, b) of one input channel c0 + c
+ * at offset off[t] = c*plane + a*dh*ldx + b*dw) over one image's output
+ * pixels, g being that image's output gradient for one block of OB
+ * channels, channels-last, and ldr = sh*ldx the input rows between output
+ * rows. The nt x OB sums stay in registers over all pixels: per pixel one
+ * vector load of g and nt broadcast FMAs. */
+#if defined(__GNUC__)
+#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, OB, V)                                     \
+    ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,             \
+                                  ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw,  \
+                                  T *dw, const int nt)                                      \
+    {                                                                                    \
+        V acc[CONVREG_JB_MAX];                                                           \
+        const T *p[CONVREG_JB_MAX];                                                      \
+        for (int t = 0; t < nt; ++t) {                                                   \
+            __builtin_memcpy(&acc[t], dw + t * OB, sizeof acc[t]);                       \
+            p[t] = x + off[t];                                                           \
+        }                                                                                \
+        for (ptrdiff_t i = 0; i < oh; ++i) {                                             \
+            const T *gr = g + i * ow * OB;                                               \
+            const ptrdiff_t xr = i * ldr;                                                \
+            for (ptrdiff_t j = 0; j < ow; ++j) {                                         \
+                V gv;                                                                    \
+                __builtin_memcpy(&gv, gr + j * OB, sizeof gv);                           \
+                const ptrdiff_t xj = xr + j * sw;                                        \
+                for (int t = 0; t < nt; ++t) acc[t] += gv * p[t][xj];                    \
+            }                                                                            \
+        }                                                                                \
+        for (int t = 0; t < nt; ++t) __builtin_memcpy(dw + t * OB, &acc[t], sizeof acc[t]); \
+    }
+#else
+#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, OB, V)                                     \
+    ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,             \
+                                  ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw,  \
+                                  T *dw, const int nt)                                      \
+    {                                                                                    \
+        for (int t = 0; t < nt; ++t)                                                     \
+            for (ptrdiff_t i = 0; i < oh; ++i)                                           \
+                for (ptrdiff_t j = 0; j < ow; ++j)                                       \
+                    for (int o = 0; o < OB; ++o)                                         \
+                        dw[t * OB + o] += g[(i * ow + j) * OB + o] * x[off[t] + i * ldr + j * sw]; \
+    }
+#endif
+
+#define CONVREG_GW_CASE(TILE, K)                                                         \
+    case K:                                                                              \
+        TILE(x, off, g, oh, ow, ldr, sw, dw, K);                                         \
+        break;
+/* One tile of nt <= CONVREG_JB_MAX taps, each count its own constant-size tile. */
+#define CONVREG_DEFINE_GW(NAME, ATTR, T, TILE)                                           \
+    ATTR static void NAME(const T *x, const ptrdiff_t *off, const T *g, ptrdiff_t oh,        \
+                          ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw, ptrdiff_t nt)    \
+    {                                                                                    \
+        switch (nt) {                                                                    \
+            CONVREG_GW_CASE(TILE, 1) CONVREG_GW_CASE(TILE, 2) CONVREG_GW_CASE(TILE, 3)   \
+            CONVREG_GW_CASE(TILE, 4) CONVREG_GW_CASE(TILE, 5) CONVREG_GW_CASE(TILE, 6)   \
+            CONVREG_GW_CASE(TILE, 7) CONVREG_GW_CASE(TILE, 8) CONVREG_GW_CASE(TILE, 9)   \
+            CONVREG_GW_CASE(TILE, 10) CONVREG_GW_CASE(TILE, 11) CONVREG_GW_CASE(TILE, 12) \
+            default: break;                                                              \
+        }                                                                                \
+    }
+
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_base, , float, CONVREG_OB_F32, convreg_vf32)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_base, , double, CONVREG_OB_F64, convreg_vf64)
+CONVREG_DEFINE_GW(convreg_gw_f32_base, , float, convreg_gw_tile_f32_base)
+CONVREG_DEFINE_GW(convreg_gw_f64_base, , double, convreg_gw_tile_f64_base)
+#ifdef CONVREG_X86_DISPATCH
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx2, CONVREG_AVX2, float, CONVREG_OB_F32, convreg_vf32)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx2, CONVREG_AVX2, double, CONVREG_OB_F64, convreg_vf64)
+CONVREG_DEFINE_GW(convreg_gw_f32_avx2, CONVREG_AVX2, float, convreg_gw_tile_f32_avx2)
+CONVREG_DEFINE_GW(convreg_gw_f64_avx2, CONVREG_AVX2, double, convreg_gw_tile_f64_avx2)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx512, CONVREG_AVX512, float, CONVREG_OB_F32,
+                       convreg_vf32)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx512, CONVREG_AVX512, double, CONVREG_OB_F64,
+                       convreg_vf64)
+CONVREG_DEFINE_GW(convreg_gw_f32_avx512, CONVREG_AVX512, float, convreg_gw_tile_f32_avx512)
+CONVREG_DEFINE_GW(convreg_gw_f64_avx512, CONVREG_AVX512, double, convreg_gw_tile_f64_avx512)
+#endif
+
+/* 2: AVX-512, 1: AVX2 + FMA, 0: baseline. __builtin_cpu_supports reads a
+ * table libgcc fills before main, so calling it from threads is safe. */
+static int convreg_oc_isa(void)
+{
+#ifdef CONVREG_X86_DISPATCH
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 0;
+}
+
+#define CONVREG_DEFINE_OC_DISPATCH(NAME, T, SUFFIX)                                      \
+    static void NAME(int isa, const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,     \
+                     ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, \
+                     const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)                        \
+    {                                                                                    \
+        CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
+        convreg_oc_row_##SUFFIX##_base(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow); \
+    }
+
+#ifdef CONVREG_X86_DISPATCH
+#define CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
+    if (isa == 2) {                                                                      \
+        convreg_oc_row_##SUFFIX##_avx512(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow); \
+        return;                                                                          \
+    }                                                                                    \
+    if (isa == 1) {                                                                      \
+        convreg_oc_row_##SUFFIX##_avx2(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow); \
+        return;                                                                          \
+    }
+#else
+#define CONVREG_OC_ISA_SWITCH(SUFFIX) (void)isa;
+#endif
+
+CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f32, float, f32)
+CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
+
+/* Taps per weight-gradient tile: as many sums as the registers hold. */
+static ptrdiff_t convreg_gw_taps(int isa) { return isa == 2 ? 12 : isa == 1 ? 6 : 4; }
+
+#ifdef CONVREG_X86_DISPATCH
+#define CONVREG_GW_ISA_SWITCH(SUFFIX)                                                    \
+    if (isa == 2) {                                                                      \
+        convreg_gw_##SUFFIX##_avx512(x, off, g, oh, ow, ldr, sw, dw, nt);                \
+        return;                                                                          \
+    }                                                                                    \
+    if (isa == 1) {                                                                      \
+        convreg_gw_##SUFFIX##_avx2(x, off, g, oh, ow, ldr, sw, dw, nt);                  \
+        return;                                                                          \
+    }
+#else
+#define CONVREG_GW_ISA_SWITCH(SUFFIX) (void)isa;
+#endif
+#define CONVREG_DEFINE_GW_DISPATCH(NAME, T, SUFFIX)                                      \
+    static void NAME(int isa, const T *x, const ptrdiff_t *off, const T *g, ptrdiff_t oh,  \
+                     ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw, ptrdiff_t nt)       \
+    {                                                                                    \
+        CONVREG_GW_ISA_SWITCH(SUFFIX)                                                    \
+        convreg_gw_##SUFFIX##_base(x, off, g, oh, ow, ldr, sw, dw, nt);                  \
+    }
+CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f32, float, f32)
+CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f64, double, f64)
+
+#endif
