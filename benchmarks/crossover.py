@@ -34,8 +34,6 @@ ALGORITHMS = ("direct", "blocked", "implicit", "im2col")
 
 def applies(how: str, op: str, stride: int, k: int) -> bool:
     """Whether the backend implements ``how`` for ``op`` at this stride and kernel."""
-    if how == "blocked":
-        return op != "conv2d_grad_input" or stride == 1
     if how == "implicit":
         return stride == 1
     return True

@@ -2,8 +2,7 @@
 im2col + GEMM and implicit GEMM, on every layer op.
 
 The backend picks one by shape (``algorithm``); here each is forced in turn
-where it applies (implicit GEMM at stride 1; the blocked kernel for the
-forward pass, and for the input gradient at stride 1; im2col otherwise) and
+where it applies (implicit GEMM at stride 1, im2col otherwise) and
 checked against the reference, with a workspace small enough that im2col
 runs over several batch slices.
 """
@@ -30,8 +29,6 @@ pytestmark = pytest.mark.skipif("cython" not in implementing("conv2d"),
 def forced(how: str, workspace: int):
     def pick(op, x_shape, w_shape, out_hw, stride, padding, groups):
         if how == "implicit" and stride != (1, 1):
-            return "im2col"
-        if how == "blocked" and op == "conv2d_grad_input" and stride != (1, 1):
             return "im2col"
         return how
 
@@ -91,8 +88,7 @@ def test_the_algorithm_choice(op, out_per_group, n, out_hw, expected):
     [
         # the rows of benchmarks/crossover.py's table each rule comes from
         ("conv2d", (8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1, 1, 1), "blocked"),
-        ("conv2d", (8, 256, 14, 14), (256, 256, 3, 3), (1, 1), (1, 1, 1, 1), "implicit"),
-        ("conv2d", (8, 512, 7, 7), (512, 512, 3, 3), (2, 2), (1, 1, 1, 1), "im2col"),
+        ("conv2d", (8, 256, 14, 14), (256, 256, 3, 3), (1, 1), (1, 1, 1, 1), "blocked"),
         ("conv2d", (8, 64, 56, 56), (128, 64, 3, 3), (2, 2), (1, 1, 1, 1), "blocked"),
         ("conv2d", (8, 256, 28, 28), (64, 256, 1, 1), (1, 1), (0, 0, 0, 0), "im2col"),
         ("conv2d_grad_input", (8, 256, 28, 28), (64, 256, 1, 1), (1, 1), (0, 0, 0, 0),
@@ -106,10 +102,12 @@ def test_the_algorithm_choice(op, out_per_group, n, out_hw, expected):
         ("conv2d_grad_input", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2, 2, 2), "im2col"),
         ("conv2d_grad_input", (8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1, 1, 1), "blocked"),
         ("conv2d_grad_input", (8, 256, 14, 14), (256, 256, 3, 3), (1, 1), (1, 1, 1, 1),
-         "implicit"),
+         "blocked"),
         ("conv2d_grad_input", (64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0, 0, 0), "implicit"),
         ("conv2d_grad_input", (16, 16, 28, 28), (16, 16, 3, 3), (1, 1), (0, 0, 0, 0), "blocked"),
         ("conv2d_grad_input", (8, 3, 112, 112), (64, 3, 7, 7), (2, 2), (3, 3, 3, 3), "im2col"),
+        ("conv2d_grad_input", (8, 64, 56, 56), (128, 64, 3, 3), (2, 2), (1, 1, 1, 1),
+         "blocked"),
         ("conv2d_grad_weight", (64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0, 0, 0), "blocked"),
         ("conv2d_grad_weight", (16, 3, 28, 28), (8, 3, 3, 3), (1, 1), (0, 0, 0, 0), "implicit"),
         ("conv2d_grad_weight", (16, 32, 28, 28), (32, 1, 3, 3), (1, 1), (1, 1, 1, 1),
@@ -133,8 +131,8 @@ def test_the_algorithm_for_a_layer(op, x_shape, w_shape, stride, padding, expect
 def test_the_blocked_kernel_on_wide_layers(dtype, og, cg, groups, k, stride, dilation, padding,
                                            width, data):
     """Several vector blocks of output channels per group (16 floats or 8 doubles a
-    block), full tiles of 12 pixels or taps and every tail: the forward pass, the
-    weight gradient and (at stride 1) the input gradient, against the reference."""
+    block), full tiles of 12 pixels or taps and every narrower one, every stride
+    phase of the input gradient: the three ops against the reference."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     reach = [d * (kk - 1) + 1 for d, kk in zip(dilation, k)]
     H, W = max(1, reach[0] - 2 * padding) + 2, max(1, reach[1] - 2 * padding) + width

@@ -100,38 +100,42 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
     }
 #endif
 
-/* A tail of n < JB pixels, each width its own constant-size tile. */
-#define CONVREG_OC_TAIL_CASE(TILE, SW, K)                                                \
+/* A tile of n <= CONVREG_JB_MAX pixels from pixel j, each width its own
+ * constant-size tile. */
+#define CONVREG_OC_TILE_CASE(TILE, SW, K)                                                \
     case K:                                                                              \
         TILE(x + j * sw, plane, ldx, C, kh, kw, SW, dh, dw, w, y + j * ldy, ldy, K);     \
         break;
-#define CONVREG_OC_TAIL(TILE, SW)                                                        \
-    switch (ow - j) {                                                                    \
-        CONVREG_OC_TAIL_CASE(TILE, SW, 1) CONVREG_OC_TAIL_CASE(TILE, SW, 2)              \
-        CONVREG_OC_TAIL_CASE(TILE, SW, 3) CONVREG_OC_TAIL_CASE(TILE, SW, 4)              \
-        CONVREG_OC_TAIL_CASE(TILE, SW, 5) CONVREG_OC_TAIL_CASE(TILE, SW, 6)              \
-        CONVREG_OC_TAIL_CASE(TILE, SW, 7) CONVREG_OC_TAIL_CASE(TILE, SW, 8)              \
-        CONVREG_OC_TAIL_CASE(TILE, SW, 9) CONVREG_OC_TAIL_CASE(TILE, SW, 10)             \
-        CONVREG_OC_TAIL_CASE(TILE, SW, 11)                                               \
+#define CONVREG_OC_TILE_OF_WIDTH(TILE, SW)                                               \
+    switch (n) {                                                                         \
+        CONVREG_OC_TILE_CASE(TILE, SW, 1) CONVREG_OC_TILE_CASE(TILE, SW, 2)              \
+        CONVREG_OC_TILE_CASE(TILE, SW, 3) CONVREG_OC_TILE_CASE(TILE, SW, 4)              \
+        CONVREG_OC_TILE_CASE(TILE, SW, 5) CONVREG_OC_TILE_CASE(TILE, SW, 6)              \
+        CONVREG_OC_TILE_CASE(TILE, SW, 7) CONVREG_OC_TILE_CASE(TILE, SW, 8)              \
+        CONVREG_OC_TILE_CASE(TILE, SW, 9) CONVREG_OC_TILE_CASE(TILE, SW, 10)             \
+        CONVREG_OC_TILE_CASE(TILE, SW, 11) CONVREG_OC_TILE_CASE(TILE, SW, 12)            \
         default: break;                                                                  \
     }
 
-/* A whole row with tiles of JB pixels (JB <= CONVREG_JB_MAX) then the tail. */
+/* A whole row in ceil(ow / JB) tiles (JB <= CONVREG_JB_MAX) of near-equal
+ * width: 28 pixels run as 10 + 9 + 9, not 12 + 12 + 4, since a narrow tile
+ * has too few independent sums to cover the FMA latency (two units, four
+ * cycles each: eight sums in flight). */
 #define CONVREG_DEFINE_OC_ROW(NAME, ATTR, T, TILE, JB)                                   \
     ATTR static void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,         \
                           ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,          \
                           ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)     \
     {                                                                                    \
+        const ptrdiff_t tiles = (ow + JB - 1) / JB, base = ow / tiles, wider = ow % tiles; \
         ptrdiff_t j = 0;                                                                 \
-        if (sw == 1) {                                                                   \
-            for (; j + JB <= ow; j += JB)                                                \
-                TILE(x + j, plane, ldx, C, kh, kw, 1, dh, dw, w, y + j * ldy, ldy, JB);  \
-            CONVREG_OC_TAIL(TILE, 1)                                                     \
-        } else {                                                                         \
-            for (; j + JB <= ow; j += JB)                                                \
-                TILE(x + j * sw, plane, ldx, C, kh, kw, sw, dh, dw, w, y + j * ldy, ldy, \
-                     JB);                                                                \
-            CONVREG_OC_TAIL(TILE, sw)                                                    \
+        for (ptrdiff_t t = 0; t < tiles; ++t) {                                          \
+            const ptrdiff_t n = base + (t < wider);                                      \
+            if (sw == 1) {                                                               \
+                CONVREG_OC_TILE_OF_WIDTH(TILE, 1)                                        \
+            } else {                                                                     \
+                CONVREG_OC_TILE_OF_WIDTH(TILE, sw)                                       \
+            }                                                                            \
+            j += n;                                                                      \
         }                                                                                \
     }
 

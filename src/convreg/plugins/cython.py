@@ -38,6 +38,8 @@ products of one slice (``images x O/groups x C/groups*kh*kw``).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import __version__
@@ -61,17 +63,15 @@ GEMM_MIN_OUT_CHANNELS = 4
 #: The weight gradient's direct loop reduces over N * H_out * W_out with one
 #: thread per kernel plane; GEMM wins once that reduction is longer than this.
 GEMM_MIN_REDUCTION = 256
-#: The channel-blocked direct kernel (a vector of 16 output channels per
-#: pixel, ``_cy/conv_oc_rows.h``) was the fastest forward algorithm from 4
-#: output channels per group up to reductions (``in channels x kh x kw``) of
-#: 1152, 1.1-3.4x the best GEMM, and within 12% of it beyond; GEMM keeps
-#: the reductions longer than this, where BLAS reaches full speed.
-BLOCKED_MAX_REDUCTION = 2048
-#: For the input gradient it produces the input's channels, for the weight
-#: gradient it sums into the output channels: it wins when those fill its
-#: vectors (16 and more per group, at most 25% of the lanes idle), by
-#: 1.1-1.6x on VGG's, the 1x1 and the strided layers' weight gradients;
-#: LeNet's 6 input channels ran 2x slower than implicit GEMM.
+#: The channel-blocked direct kernels (a vector of 16 output channels per
+#: pixel or tap, ``_cy/conv_oc_rows.h``) produce the output's channels in
+#: the forward pass, the input's in the input gradient, and sum into the
+#: output's in the weight gradient. They were the fastest forward algorithm
+#: from 4 output channels per group on (1.1-3.4x the best GEMM on thin
+#: reductions, parity on VGG's long ones); for the gradients they win when
+#: those channels fill the vectors (16 and more per group, at most 25% of
+#: the lanes idle): 1.1-1.7x on the VGG, 1x1 and strided weight gradients,
+#: while LeNet's 6 input channels ran 2x slower than implicit GEMM.
 BLOCKED_MIN_CHANNELS = 16
 #: Implicit GEMM runs one GEMM per tap whose inner dimensions are the
 #: channels per group; below this many, the unfolded im2col GEMM is faster.
@@ -187,11 +187,13 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
        reduction): the plain direct loops;
     2. the forward pass of a 1x1 kernel at stride 1 without padding: its
        input is its column matrix, one GEMM per batch slice;
-    3. the channel-blocked direct kernels: the forward pass with a reduction
-       of at most ``BLOCKED_MAX_REDUCTION``; the weight gradient when the
-       output channels fill its vectors; the input gradient at stride 1 (a
-       forward convolution with in and out swapped) when the input channels
-       do, except for a 1x1 kernel, whose input gradient is one plain GEMM;
+    3. the channel-blocked direct kernels: every other forward pass; the
+       weight gradient when the output channels fill their vectors; the
+       input gradient at stride 1 (a forward convolution with in and out
+       swapped) when the input channels do, except for a 1x1 kernel, whose
+       input gradient is one plain GEMM. Keeping a layer's three ops on
+       the OpenMP kernels also keeps a training step from alternating
+       OpenMP and BLAS threads (see the module docstring);
     4. at stride 1, implicit GEMM, if the per-tap GEMMs are not too thin
        (the weight gradient's reduces over pixels, so it only needs more
        than one input channel);
@@ -206,11 +208,9 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
     if op == "conv2d":
         if one_by_one and stride1 and not any(padding):
             return "im2col"
-        if Cg * kh * kw <= BLOCKED_MAX_REDUCTION:
-            return "blocked"
-    elif op == "conv2d_grad_input":
-        if stride1 and not one_by_one and _fills_vectors(Cg) \
-                and Og * kh * kw <= BLOCKED_MAX_REDUCTION:
+        return "blocked"
+    if op == "conv2d_grad_input":
+        if not one_by_one and _fills_vectors(Cg):
             return "blocked"
     elif _fills_vectors(Og):
         return "blocked"
@@ -269,6 +269,53 @@ def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shap
     dw = dwb.reshape(groups, per_group, Cg * kh * kw, ob).transpose(0, 1, 3, 2)
     dw = dw.reshape(groups, per_group * ob, Cg, kh, kw)[:, :Og]
     return np.ascontiguousarray(dw.reshape(weight_shape))
+
+
+def _phase_taps(k: int, s: int, d: int, phase: int) -> tuple[list[int], int, int]:
+    """The taps ``a`` of a ``k``-tap kernel (stride ``s``, dilation ``d``) that reach
+    padded-input positions ``phase + s*u``, last first, with the output shift
+    ``q = (a*d - phase) // s`` of the last and the spacing of the shifts."""
+    taps = [a for a in range(k) if (a * d - phase) % s == 0]
+    return taps[::-1], (taps[-1] * d - phase) // s if taps else 0, d // math.gcd(s, d)
+
+
+def _oc_blocked_grad_input(grad_output, weight, input_shape, stride, padding, dilation, groups):
+    """The input gradient as forward passes of the channel-blocked kernel, one per stride phase.
+
+    Padded-input row ``R = r + sh*u`` (phase ``r = R mod sh``) receives from
+    the kernel rows ``a`` with ``a*dh = r (mod sh)`` only, from output row
+    ``u - q_a``, ``q_a = (a*dh - r) / sh``: a stride-1 correlation of the
+    output gradient with those rows taken last first, dilated by
+    ``dh / gcd(sh, dh)``, each group's in/out channels swapped. Likewise
+    for columns, so ``sh*sw`` such correlations, each computing just the
+    rows and columns of its phase that survive the crop to the unpadded
+    input, cover the input gradient with no multiplication by an inserted
+    zero. At stride 1 it is the single correlation with the kernel turned
+    half a turn.
+    """
+    N, C, H, W = input_shape
+    O, Cg, kh, kw = weight.shape
+    Og = O // groups
+    swapped = weight.reshape(groups, Og, Cg, kh, kw).transpose(0, 2, 1, 3, 4).reshape(
+        C, Og, kh, kw)
+    dx = np.zeros(input_shape, dtype=grad_output.dtype)
+    (sh, sw), (dh, dw), (pt, pl) = stride, dilation, (padding[0], padding[2])
+    for r in range(sh):
+        rows, qr, step_r = _phase_taps(kh, sh, dh, r)
+        u0, u1 = max(0, -(-(pt - r) // sh)), -(-(pt + H - r) // sh)
+        for c in range(sw):
+            cols, qc, step_c = _phase_taps(kw, sw, dw, c)
+            v0, v1 = max(0, -(-(pl - c) // sw)), -(-(pl + W - c) // sw)
+            if not rows or not cols or u1 <= u0 or v1 <= v0:
+                continue  # no tap reaches this phase: its gradient is zero
+            hw = (u1 - u0, v1 - v0)
+            reach = ((len(rows) - 1) * step_r, (len(cols) - 1) * step_c)
+            gp = _shifted(grad_output, (hw[0] + reach[0], hw[1] + reach[1]),
+                          (qr - u0, qc - v0))
+            sub = np.ascontiguousarray(swapped[:, :, rows][:, :, :, cols])
+            part = _oc_blocked(gp, sub, hw, (1, 1), (step_r, step_c), groups)
+            dx[:, :, r + sh * u0 - pt::sh, c + sw * v0 - pl::sw] = part
+    return dx
 
 
 def _shifted(a: np.ndarray, hw: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
@@ -373,18 +420,8 @@ class CythonBackend:
         how = algorithm("conv2d_grad_input", input_shape, weight.shape, (oh, ow), stride,
                         padding, groups)
         if how == "blocked":
-            # At stride 1 the input gradient is a forward convolution of the
-            # output gradient, zero-extended by the kernel's reach less the
-            # padding, with each group's kernel turned half a turn and its
-            # in/out channels swapped:
-            # dx[c, r, s] = sum_{o,a,b} w[o, c, kh-1-a, kw-1-b] gp[o, r + a*dh, s + b*dw].
-            Og = O // groups
-            reach = ((kh - 1) * dilation[0], (kw - 1) * dilation[1])
-            gp = _shifted(grad_output, (H + reach[0], W + reach[1]),
-                          (reach[0] - padding[0], reach[1] - padding[2]))
-            turned = weight.reshape(groups, Og, Cg, kh, kw)[:, :, :, ::-1, ::-1]
-            turned = turned.transpose(0, 2, 1, 3, 4).reshape(C, Og, kh, kw)
-            return _oc_blocked(gp, turned, (H, W), (1, 1), dilation, groups)
+            return _oc_blocked_grad_input(grad_output, weight, input_shape, stride, padding,
+                                          dilation, groups)
         if how == "implicit":
             Og = O // groups
             grid_hw = _grid_hw(input_shape, padding)
