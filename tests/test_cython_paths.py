@@ -152,3 +152,22 @@ def test_the_blocked_kernel_on_wide_layers(dtype, og, cg, groups, k, stride, dil
     want_dw = convreg.conv2d_grad_weight(x.astype(np.float64), g.astype(np.float64), w.shape,
                                          backend="reference", **kw)
     assert_close(dw, want_dw, dtype=dtype, scale=_scale(g, x), terms=g[:, 0].size)
+
+
+@given(dtype=st.sampled_from([np.float32, np.float64]), kh=st.integers(1, 7),
+       kw=st.integers(1, 7), rows=st.integers(0, 13), cols=st.integers(0, 100),
+       mode=st.sampled_from(["valid", "same", "full"]), data=st.data())
+def test_corr2d_in_bands_of_rows(dtype, kh, kw, rows, cols, mode, data):
+    """Single-image correlation runs in bands of 4 output rows x 32 floats (16 doubles)
+    with the leftover rows and columns one row at a time: every split of an image
+    against SciPy."""
+    signal = pytest.importorskip("scipy.signal")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    X = rng.standard_normal((kh + rows, kw + cols)).astype(dtype)
+    K = rng.standard_normal((kh, kw)).astype(dtype)
+    got = convreg.corr2d(X, K, mode=mode, backend="cython")
+    want = signal.correlate2d(X.astype(np.float64), K.astype(np.float64), mode=mode)
+    assert_close(got, want, dtype=dtype, scale=_scale(X, K), terms=K.size)
+    conv = convreg.convolve2d(X, K, mode=mode, backend="cython")
+    want = signal.convolve2d(X.astype(np.float64), K.astype(np.float64), mode=mode)
+    assert_close(conv, want, dtype=dtype, scale=_scale(X, K), terms=K.size)

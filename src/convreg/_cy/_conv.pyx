@@ -15,7 +15,7 @@ from libc.stdlib cimport abort, free, malloc
 cdef extern from "conv_oc_rows.h" nogil:
     const int CONVREG_OB_F32
     const int CONVREG_OB_F64
-    int convreg_oc_isa()
+    int convreg_isa()
     void convreg_oc_row_f32(int isa, const float* x, Py_ssize_t plane, Py_ssize_t ldx,
                             Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw,
                             Py_ssize_t dh, Py_ssize_t dw, const float* w, float* y,
@@ -59,7 +59,7 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     cdef Py_ssize_t ob = wb.shape[4]
     cdef Py_ssize_t Og = O // (nb // blocks_per_group)
     cdef Py_ssize_t p, n, rest, blk, i, j, o, c0, o0, valid
-    cdef int isa = convreg_oc_isa()
+    cdef int isa = convreg_isa()
     cdef floating* row
     with nogil, parallel(num_threads=num_threads):
         row = <floating*>malloc(ow * ob * sizeof(floating))
@@ -106,7 +106,7 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
     cdef Py_ssize_t N = xp.shape[0], Hp = xp.shape[2], Wp = xp.shape[3]
     cdef Py_ssize_t nb = dwb.shape[0], taps = dwb.shape[1], ob = dwb.shape[2]
     cdef Py_ssize_t Cg = xp.shape[1] // (nb // blocks_per_group)
-    cdef int isa = convreg_oc_isa()
+    cdef int isa = convreg_isa()
     cdef Py_ssize_t per_tile = convreg_gw_taps(isa)
     cdef Py_ssize_t tiles_per_block = (taps + per_tile - 1) // per_tile
     cdef Py_ssize_t tiles = nb * tiles_per_block

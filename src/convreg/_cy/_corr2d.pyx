@@ -14,22 +14,44 @@ cdef extern from "corr2d_rows.h" nogil:
                                 Py_ssize_t kw, float* y, Py_ssize_t ow)
     void convreg_corr2d_row_f64(const double* x, Py_ssize_t ldx, const double* k, Py_ssize_t kh,
                                 Py_ssize_t kw, double* y, Py_ssize_t ow)
+    int convreg_isa()
+    Py_ssize_t convreg_corr2d_rows_per_call(int isa)
+    void convreg_corr2d_rows_f32(int isa, const float* x, Py_ssize_t ldx, const float* k,
+                                 Py_ssize_t kh, Py_ssize_t kw, float* y, Py_ssize_t ldy,
+                                 Py_ssize_t ow)
+    void convreg_corr2d_rows_f64(int isa, const double* x, Py_ssize_t ldx, const double* k,
+                                 Py_ssize_t kh, Py_ssize_t kw, double* y, Py_ssize_t ldy,
+                                 Py_ssize_t ow)
 
 
 def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
                  floating[:, ::1] Y, int num_threads):
     """``Y[i, j] = sum_ab X[i + a, j + b] * K[a, b]`` (``Y`` is overwritten).
 
-    Each thread owns whole output rows, so no two threads write one element;
-    each row is the register-blocked, per-CPU-dispatched C loop of
-    ``corr2d_rows.h``.
+    The output rows go in bands of ``R`` (4 with AVX2 or AVX-512), one band
+    per task, so no two threads write one element; a band is the
+    register-blocked, per-CPU-dispatched C loop of ``corr2d_rows.h``, which
+    reuses each loaded input vector for the ``R`` rows; the rows left over
+    below the last whole band run one at a time.
     """
     cdef Py_ssize_t out_h = Y.shape[0], out_w = Y.shape[1]
-    cdef Py_ssize_t kh = K.shape[0], kw = K.shape[1], ldx = X.shape[1]
-    cdef Py_ssize_t i
+    cdef Py_ssize_t kh = K.shape[0], kw = K.shape[1], ldx = X.shape[1], ldy = Y.shape[1]
+    cdef int isa = convreg_isa()
+    cdef Py_ssize_t R = convreg_corr2d_rows_per_call(isa)
+    cdef Py_ssize_t bands = (out_h + R - 1) // R
+    cdef Py_ssize_t band, i
     with nogil:
-        for i in prange(out_h, schedule="static", num_threads=num_threads):
-            if floating is float:
-                convreg_corr2d_row_f32(&X[i, 0], ldx, &K[0, 0], kh, kw, &Y[i, 0], out_w)
+        for band in prange(bands, schedule="static", num_threads=num_threads):
+            if band * R + R <= out_h:
+                if floating is float:
+                    convreg_corr2d_rows_f32(isa, &X[band * R, 0], ldx, &K[0, 0], kh, kw,
+                                            &Y[band * R, 0], ldy, out_w)
+                else:
+                    convreg_corr2d_rows_f64(isa, &X[band * R, 0], ldx, &K[0, 0], kh, kw,
+                                            &Y[band * R, 0], ldy, out_w)
             else:
-                convreg_corr2d_row_f64(&X[i, 0], ldx, &K[0, 0], kh, kw, &Y[i, 0], out_w)
+                for i in range(band * R, out_h):
+                    if floating is float:
+                        convreg_corr2d_row_f32(&X[i, 0], ldx, &K[0, 0], kh, kw, &Y[i, 0], out_w)
+                    else:
+                        convreg_corr2d_row_f64(&X[i, 0], ldx, &K[0, 0], kh, kw, &Y[i, 0], out_w)

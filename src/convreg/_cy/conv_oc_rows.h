@@ -1,4 +1,7 @@
-/* One output row of a direct convolution, vectorized over a block of output channels.
+/* Direct convolution kernels vectorized over a block of output channels: one
+ * output row of the forward pass (below) and one tile of kernel taps of the
+ * weight gradient (further down); the input gradient is the forward kernel
+ * run per stride phase (plugins/cython.py).
  *
  * For output row i of one image and one block of OB output channels:
  *
@@ -13,12 +16,12 @@
  * written once: one FMA per loaded value, where a row-at-a-time loop would
  * read-modify-write the output once per tap. This is the register blocking
  * oneDNN's direct convolutions use (it vectorizes over output channels too),
- * written here in plain C for GCC to vectorize.
+ * written here in C with GCC's vector extensions.
  *
  * OB is one 64-byte vector: 16 floats or 8 doubles. JB, the tile width,
  * depends on the registers the instruction set has (32 vectors with
  * AVX-512, 16 with AVX2, whose vectors are half as wide), so each is a
- * function of its own, chosen per call by the CPU's features.
+ * function of its own, chosen per call by the CPU's features (cpu_dispatch.h).
  *
  * Contract (checked in Python before entry): ow >= 1; C, kh, kw, sw, dh,
  * dw >= 1; every x read lies inside the (padded) input; y has ow pixels
@@ -33,14 +36,7 @@
 #define CONVREG_OB_F64 8
 #define CONVREG_JB_MAX 12
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CONVREG_X86_DISPATCH 1
-#define CONVREG_AVX512 __attribute__((target("arch=skylake-avx512")))
-#define CONVREG_AVX2 __attribute__((target("arch=haswell")))
-#define CONVREG_INLINE static inline __attribute__((always_inline))
-#else
-#define CONVREG_INLINE static inline
-#endif
+#include "cpu_dispatch.h"
 
 /* The tile: jn (a constant once inlined) pixels x OB channels. SW is the
  * stride, a literal 1 for the common case so the pixel addresses are
@@ -56,9 +52,9 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
 
 #define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, OB, V)                                     \
     ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
-                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,  \
-                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,           \
-                                  const int jn)                                            \
+                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
+                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
+                                  const int jn)                                          \
     {                                                                                    \
         V acc[CONVREG_JB_MAX];                                                           \
         for (int jj = 0; jj < jn; ++jj) acc[jj] = (V){0};                                \
@@ -80,9 +76,9 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
 #else
 #define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, OB, V)                                     \
     ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
-                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,  \
-                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,           \
-                                  const int jn)                                            \
+                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
+                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
+                                  const int jn)                                          \
     {                                                                                    \
         T acc[CONVREG_JB_MAX][OB];                                                       \
         for (int jj = 0; jj < jn; ++jj)                                                  \
@@ -122,9 +118,9 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
  * has too few independent sums to cover the FMA latency (two units, four
  * cycles each: eight sums in flight). */
 #define CONVREG_DEFINE_OC_ROW(NAME, ATTR, T, TILE, JB)                                   \
-    ATTR static void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,         \
-                          ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,          \
-                          ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)     \
+    ATTR static void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,       \
+                          ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,        \
+                          ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)   \
     {                                                                                    \
         const ptrdiff_t tiles = (ow + JB - 1) / JB, base = ow / tiles, wider = ow % tiles; \
         ptrdiff_t j = 0;                                                                 \
@@ -152,8 +148,10 @@ CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx2, CONVREG_AVX2, double, CONVREG_O
 CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx2, CONVREG_AVX2, float, convreg_oc_tile_f32_avx2, 6)
 CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx2, CONVREG_AVX2, double, convreg_oc_tile_f64_avx2, 6)
 /* AVX-512: 1 vector a pixel, 12 pixels: 12 accumulators, room to spare. */
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx512, CONVREG_AVX512, float, CONVREG_OB_F32, convreg_vf32)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx512, CONVREG_AVX512, double, CONVREG_OB_F64, convreg_vf64)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx512, CONVREG_AVX512, float, CONVREG_OB_F32,
+                       convreg_vf32)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx512, CONVREG_AVX512, double, CONVREG_OB_F64,
+                       convreg_vf64)
 CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx512, CONVREG_AVX512, float,
                       convreg_oc_tile_f32_avx512, 12)
 CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512, CONVREG_AVX512, double,
@@ -172,9 +170,9 @@ CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512, CONVREG_AVX512, double,
  * vector load of g and nt broadcast FMAs. */
 #if defined(__GNUC__)
 #define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, OB, V)                                     \
-    ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,             \
-                                  ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw,  \
-                                  T *dw, const int nt)                                      \
+    ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,          \
+                                  ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
+                                  T *dw, const int nt)                                   \
     {                                                                                    \
         V acc[CONVREG_JB_MAX];                                                           \
         const T *p[CONVREG_JB_MAX];                                                      \
@@ -196,9 +194,9 @@ CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512, CONVREG_AVX512, double,
     }
 #else
 #define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, OB, V)                                     \
-    ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,             \
-                                  ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw,  \
-                                  T *dw, const int nt)                                      \
+    ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,          \
+                                  ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
+                                  T *dw, const int nt)                                   \
     {                                                                                    \
         for (int t = 0; t < nt; ++t)                                                     \
             for (ptrdiff_t i = 0; i < oh; ++i)                                           \
@@ -214,8 +212,8 @@ CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512, CONVREG_AVX512, double,
         break;
 /* One tile of nt <= CONVREG_JB_MAX taps, each count its own constant-size tile. */
 #define CONVREG_DEFINE_GW(NAME, ATTR, T, TILE)                                           \
-    ATTR static void NAME(const T *x, const ptrdiff_t *off, const T *g, ptrdiff_t oh,        \
-                          ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw, ptrdiff_t nt)    \
+    ATTR static void NAME(const T *x, const ptrdiff_t *off, const T *g, ptrdiff_t oh,    \
+                          ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw, ptrdiff_t nt) \
     {                                                                                    \
         switch (nt) {                                                                    \
             CONVREG_GW_CASE(TILE, 1) CONVREG_GW_CASE(TILE, 2) CONVREG_GW_CASE(TILE, 3)   \
@@ -243,21 +241,10 @@ CONVREG_DEFINE_GW(convreg_gw_f32_avx512, CONVREG_AVX512, float, convreg_gw_tile_
 CONVREG_DEFINE_GW(convreg_gw_f64_avx512, CONVREG_AVX512, double, convreg_gw_tile_f64_avx512)
 #endif
 
-/* 2: AVX-512, 1: AVX2 + FMA, 0: baseline. __builtin_cpu_supports reads a
- * table libgcc fills before main, so calling it from threads is safe. */
-static int convreg_oc_isa(void)
-{
-#ifdef CONVREG_X86_DISPATCH
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return 2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-#endif
-    return 0;
-}
-
 #define CONVREG_DEFINE_OC_DISPATCH(NAME, T, SUFFIX)                                      \
-    static void NAME(int isa, const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,     \
+    static void NAME(int isa, const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,   \
                      ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, \
-                     const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)                        \
+                     const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)                      \
     {                                                                                    \
         CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
         convreg_oc_row_##SUFFIX##_base(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow); \
@@ -265,11 +252,11 @@ static int convreg_oc_isa(void)
 
 #ifdef CONVREG_X86_DISPATCH
 #define CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
-    if (isa == 2) {                                                                      \
+    if (isa == CONVREG_ISA_AVX512) {                                                     \
         convreg_oc_row_##SUFFIX##_avx512(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow); \
         return;                                                                          \
     }                                                                                    \
-    if (isa == 1) {                                                                      \
+    if (isa == CONVREG_ISA_AVX2) {                                                       \
         convreg_oc_row_##SUFFIX##_avx2(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow); \
         return;                                                                          \
     }
@@ -281,15 +268,18 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f32, float, f32)
 CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
 
 /* Taps per weight-gradient tile: as many sums as the registers hold. */
-static ptrdiff_t convreg_gw_taps(int isa) { return isa == 2 ? 12 : isa == 1 ? 6 : 4; }
+static ptrdiff_t convreg_gw_taps(int isa)
+{
+    return isa == CONVREG_ISA_AVX512 ? 12 : isa == CONVREG_ISA_AVX2 ? 6 : 4;
+}
 
 #ifdef CONVREG_X86_DISPATCH
 #define CONVREG_GW_ISA_SWITCH(SUFFIX)                                                    \
-    if (isa == 2) {                                                                      \
+    if (isa == CONVREG_ISA_AVX512) {                                                     \
         convreg_gw_##SUFFIX##_avx512(x, off, g, oh, ow, ldr, sw, dw, nt);                \
         return;                                                                          \
     }                                                                                    \
-    if (isa == 1) {                                                                      \
+    if (isa == CONVREG_ISA_AVX2) {                                                       \
         convreg_gw_##SUFFIX##_avx2(x, off, g, oh, ow, ldr, sw, dw, nt);                  \
         return;                                                                          \
     }
@@ -297,8 +287,8 @@ static ptrdiff_t convreg_gw_taps(int isa) { return isa == 2 ? 12 : isa == 1 ? 6 
 #define CONVREG_GW_ISA_SWITCH(SUFFIX) (void)isa;
 #endif
 #define CONVREG_DEFINE_GW_DISPATCH(NAME, T, SUFFIX)                                      \
-    static void NAME(int isa, const T *x, const ptrdiff_t *off, const T *g, ptrdiff_t oh,  \
-                     ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw, ptrdiff_t nt)       \
+    static void NAME(int isa, const T *x, const ptrdiff_t *off, const T *g, ptrdiff_t oh, \
+                     ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw, ptrdiff_t nt)     \
     {                                                                                    \
         CONVREG_GW_ISA_SWITCH(SUFFIX)                                                    \
         convreg_gw_##SUFFIX##_base(x, off, g, oh, ow, ldr, sw, dw, nt);                  \

@@ -1,0 +1,41 @@
+/* Choosing a kernel's instruction set when it runs, not when it is built.
+ *
+ * A kernel whose tile sizes depend on the register file (32 vector
+ * registers with AVX-512, 16 with AVX2) is defined once per instruction set
+ * with CONVREG_AVX512 / CONVREG_AVX2 and picked per call by convreg_isa(),
+ * so a portable wheel still runs the widest vectors the machine has.
+ * (Kernels whose code is the same on every ISA use GCC's target_clones
+ * instead: corr2d_rows.h's one-row loop.)
+ *
+ * Helpers that such a kernel inlines must carry the same target attribute:
+ * GCC refuses to inline across targets.
+ */
+#ifndef CONVREG_CPU_DISPATCH_H
+#define CONVREG_CPU_DISPATCH_H
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CONVREG_X86_DISPATCH 1
+#define CONVREG_AVX512 __attribute__((target("arch=skylake-avx512")))
+#define CONVREG_AVX2 __attribute__((target("arch=haswell")))
+#define CONVREG_INLINE static inline __attribute__((always_inline))
+#else
+#define CONVREG_INLINE static inline
+#endif
+
+#define CONVREG_ISA_AVX512 2
+#define CONVREG_ISA_AVX2 1
+#define CONVREG_ISA_BASE 0
+
+/* __builtin_cpu_supports reads a table libgcc fills before main, so calling
+ * it from any thread is safe. */
+static int convreg_isa(void)
+{
+#ifdef CONVREG_X86_DISPATCH
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+        return CONVREG_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CONVREG_ISA_AVX2;
+#endif
+    return CONVREG_ISA_BASE;
+}
+
+#endif
