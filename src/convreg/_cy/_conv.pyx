@@ -16,24 +16,25 @@ cdef extern from "conv_oc_rows.h" nogil:
     const int CONVREG_OB_F32
     const int CONVREG_OB_F64
     int convreg_isa()
-    void convreg_oc_row_f32(int isa, const float* x, Py_ssize_t plane, Py_ssize_t ldx,
+    void convreg_oc_row_f32(int isa, int wide, const float* x, Py_ssize_t plane, Py_ssize_t ldx,
                             Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw,
                             Py_ssize_t dh, Py_ssize_t dw, const float* w, float* y,
                             Py_ssize_t ldy, Py_ssize_t ow)
-    void convreg_oc_row_f64(int isa, const double* x, Py_ssize_t plane, Py_ssize_t ldx,
+    void convreg_oc_row_f64(int isa, int wide, const double* x, Py_ssize_t plane, Py_ssize_t ldx,
                             Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw,
                             Py_ssize_t dh, Py_ssize_t dw, const double* w, double* y,
                             Py_ssize_t ldy, Py_ssize_t ow)
-    Py_ssize_t convreg_gw_taps(int isa)
-    void convreg_gw_f32(int isa, const float* x, const Py_ssize_t* off, const float* g,
+    Py_ssize_t convreg_gw_taps(int isa, int wide)
+    void convreg_gw_f32(int isa, int wide, const float* x, const Py_ssize_t* off, const float* g,
                         Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ldr, Py_ssize_t sw, float* dw,
                         Py_ssize_t nt)
-    void convreg_gw_f64(int isa, const double* x, const Py_ssize_t* off, const double* g,
+    void convreg_gw_f64(int isa, int wide, const double* x, const Py_ssize_t* off, const double* g,
                         Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ldr, Py_ssize_t sw, double* dw,
                         Py_ssize_t nt)
 
-#: Output channels per block of :func:`conv2d_oc_blocked`, by dtype name:
-#: one 64-byte vector.
+#: Channels in one 64-byte vector, by dtype name: the output channels of a
+#: block of :func:`conv2d_grad_weight_oc_blocked` and of a narrow block of
+#: :func:`conv2d_oc_blocked` (its wide blocks have twice as many).
 OC_BLOCK = {"float32": CONVREG_OB_F32, "float64": CONVREG_OB_F64}
 
 
@@ -45,8 +46,9 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     ``y[n, g*Og + q*OB + o, i, j] = sum_{c,a,b} wb[B, c, a, b, o] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``
     for block ``B = g*blocks_per_group + q`` and ``q*OB + o < Og``. ``xp`` is
     the zero-padded input ``(N, C, Hp, Wp)``, ``wb`` the weights ``(blocks,
-    Cg, kh, kw, OB)`` with ``OB = OC_BLOCK[dtype]`` (each group's ``Og``
-    channels padded with zero weights to whole blocks), ``y`` the output
+    Cg, kh, kw, OB)`` with ``OB`` one or two vectors, ``OC_BLOCK[dtype]`` or
+    twice that (each group's ``Og`` channels padded with zero weights to
+    whole blocks), ``y`` the output
     ``(N, O, oh, ow)``, overwritten. One task per output row of one block of
     one image: the kernel fills a channels-last row in the thread's own
     buffer (``ow * OB`` values), which is then written out channel by
@@ -60,6 +62,7 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     cdef Py_ssize_t Og = O // (nb // blocks_per_group)
     cdef Py_ssize_t p, n, rest, blk, i, j, o, c0, o0, valid
     cdef int isa = convreg_isa()
+    cdef int wide = ob == 2 * <Py_ssize_t>(64 // sizeof(floating))  # two vectors a block
     cdef floating* row
     with nogil, parallel(num_threads=num_threads):
         row = <floating*>malloc(ow * ob * sizeof(floating))
@@ -74,10 +77,10 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
             o0 = (blk // blocks_per_group) * Og + (blk % blocks_per_group) * ob
             valid = min(ob, Og - (blk % blocks_per_group) * ob)
             if floating is float:
-                convreg_oc_row_f32(isa, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
+                convreg_oc_row_f32(isa, wide, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
                                    dw, &wb[blk, 0, 0, 0, 0], row, ob, ow)
             else:
-                convreg_oc_row_f64(isa, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
+                convreg_oc_row_f64(isa, wide, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
                                    dw, &wb[blk, 0, 0, 0, 0], row, ob, ow)
             for o in range(valid):
                 for j in range(ow):
@@ -95,7 +98,8 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
     for every tap ``t = (c*kh + a)*kw + b`` (``offsets[t] = c*Hp*Wp +
     a*dh*Wp + b*dw``) of block ``B`` of group ``g = B // blocks_per_group``.
     ``gb`` is the output gradient ``(N, blocks, oh*ow*OB)``, channels-last
-    within each block; ``dwb`` is ``(blocks, Cg*kh*kw, OB)``, zeroed.
+    within each block; ``dwb`` is ``(blocks, Cg*kh*kw, OB)``, zeroed; ``OB``
+    is one vector or two (``OC_BLOCK[dtype]`` or twice that).
 
     The tiles (a block's taps, as many as the registers hold) are split into
     one contiguous run per thread; each thread walks the images in order and
@@ -107,7 +111,8 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
     cdef Py_ssize_t nb = dwb.shape[0], taps = dwb.shape[1], ob = dwb.shape[2]
     cdef Py_ssize_t Cg = xp.shape[1] // (nb // blocks_per_group)
     cdef int isa = convreg_isa()
-    cdef Py_ssize_t per_tile = convreg_gw_taps(isa)
+    cdef int wide = ob == 2 * <Py_ssize_t>(64 // sizeof(floating))  # two vectors a block
+    cdef Py_ssize_t per_tile = convreg_gw_taps(isa, wide)
     cdef Py_ssize_t tiles_per_block = (taps + per_tile - 1) // per_tile
     cdef Py_ssize_t tiles = nb * tiles_per_block
     cdef Py_ssize_t nthreads = min(<Py_ssize_t>num_threads, tiles)
@@ -123,10 +128,10 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
                 nt = min(per_tile, taps - t0)
                 c0 = (blk // blocks_per_group) * Cg
                 if floating is float:
-                    convreg_gw_f32(isa, &xp[n, c0, 0, 0], &offsets[t0], &gb[n, blk, 0], oh, ow,
+                    convreg_gw_f32(isa, wide, &xp[n, c0, 0, 0], &offsets[t0], &gb[n, blk, 0], oh, ow,
                                    sh * Wp, sw, &dwb[blk, t0, 0], nt)
                 else:
-                    convreg_gw_f64(isa, &xp[n, c0, 0, 0], &offsets[t0], &gb[n, blk, 0], oh, ow,
+                    convreg_gw_f64(isa, wide, &xp[n, c0, 0, 0], &offsets[t0], &gb[n, blk, 0], oh, ow,
                                    sh * Wp, sw, &dwb[blk, t0, 0], nt)
 
 

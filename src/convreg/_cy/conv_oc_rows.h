@@ -18,8 +18,8 @@
  * oneDNN's direct convolutions use (it vectorizes over output channels too),
  * written here in C with GCC's vector extensions.
  *
- * OB is one 64-byte vector: 16 floats or 8 doubles. JB, the tile width,
- * depends on the registers the instruction set has (32 vectors with
+ * OB is one or two 64-byte vectors (16 floats or 8 doubles each). The tile
+ * width depends on the registers the instruction set has (32 vectors with
  * AVX-512, 16 with AVX2, whose vectors are half as wide), so each is a
  * function of its own, chosen per call by the CPU's features (cpu_dispatch.h).
  *
@@ -38,48 +38,63 @@
 
 #include "cpu_dispatch.h"
 
-/* The tile: jn (a constant once inlined) pixels x OB channels. SW is the
- * stride, a literal 1 for the common case so the pixel addresses are
- * consecutive. Defined once per instruction set: GCC inlines only into a
- * caller compiled for the same target. */
+/* The tile: jn (a constant once inlined) pixels x NVO vectors of channels
+ * (OB = NVO * LANES). SW is the stride, a literal 1 for the common case so
+ * the pixel addresses are consecutive. Defined once per instruction set:
+ * GCC inlines only into a caller compiled for the same target.
+ *
+ * Per tap a tile loads NVO weight vectors and jn input pixels (broadcast)
+ * for jn * NVO FMAs. The loads, not the FMAs, were the limit: one core,
+ * VGG's 64 -> 64 3x3 layer, 16 channels x 12 pixels (13 loads per 12 FMAs)
+ * ran at 121 GFLOP/s, 32 channels x 7 pixels (9 per 14) at 228; 48 x 4,
+ * 64 x 3, 32 x 12 and 32 x 14 were no better. So a group with more than
+ * one vector of output channels runs in "wide" blocks of two vectors. */
 #if defined(__GNUC__)
-/* GCC/Clang vector extensions: one 64-byte vector of OB channels, lowered
- * to whatever the target has (1 zmm, 2 ymm, 4 xmm); loads and stores go
- * through memcpy, which makes no alignment assumption. Written with plain
- * arrays, GCC neither kept the tile in registers nor vectorized it cleanly. */
+/* GCC/Clang vector extensions: one 64-byte vector, lowered to whatever the
+ * target has (1 zmm, 2 ymm, 4 xmm); loads and stores go through memcpy,
+ * which makes no alignment assumption. Written with plain arrays, GCC
+ * neither kept the tile in registers nor vectorized it cleanly. */
 typedef float convreg_vf32 __attribute__((vector_size(64)));
 typedef double convreg_vf64 __attribute__((vector_size(64)));
 
-#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, OB, V)                                     \
+#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NVO)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
                                   ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
                                   ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
                                   const int jn)                                          \
     {                                                                                    \
-        V acc[CONVREG_JB_MAX];                                                           \
-        for (int jj = 0; jj < jn; ++jj) acc[jj] = (V){0};                                \
+        enum { LANES = sizeof(V) / sizeof(T), OB = NVO * LANES };                        \
+        V acc[CONVREG_JB_MAX][NVO];                                                      \
+        for (int jj = 0; jj < jn; ++jj)                                                  \
+            for (int v = 0; v < NVO; ++v) acc[jj][v] = (V){0};                           \
         for (ptrdiff_t c = 0; c < C; ++c) {                                              \
             for (ptrdiff_t a = 0; a < kh; ++a) {                                         \
                 const T *xr = x + c * plane + a * dh * ldx;                              \
                 const T *wr = w + (c * kh + a) * kw * OB;                                \
                 for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
-                    V wv;                                                                \
-                    __builtin_memcpy(&wv, wr + b * OB, sizeof wv);                       \
+                    V wv[NVO];                                                           \
+                    for (int v = 0; v < NVO; ++v)                                        \
+                        __builtin_memcpy(&wv[v], wr + b * OB + v * LANES, sizeof(V));    \
                     const T *xb = xr + b * dw;                                           \
-                    for (int jj = 0; jj < jn; ++jj) acc[jj] += wv * xb[jj * sw];         \
+                    for (int jj = 0; jj < jn; ++jj) {                                    \
+                        const T xv = xb[jj * sw];                                        \
+                        for (int v = 0; v < NVO; ++v) acc[jj][v] += wv[v] * xv;          \
+                    }                                                                    \
                 }                                                                        \
             }                                                                            \
         }                                                                                \
         for (int jj = 0; jj < jn; ++jj)                                                  \
-            __builtin_memcpy(y + jj * ldy, &acc[jj], sizeof acc[jj]);                    \
+            for (int v = 0; v < NVO; ++v)                                                \
+                __builtin_memcpy(y + jj * ldy + v * LANES, &acc[jj][v], sizeof(V));      \
     }
 #else
-#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, OB, V)                                     \
+#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NVO)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
                                   ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
                                   ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
                                   const int jn)                                          \
     {                                                                                    \
+        enum { OB = NVO * 64 / sizeof(T) };                                              \
         T acc[CONVREG_JB_MAX][OB];                                                       \
         for (int jj = 0; jj < jn; ++jj)                                                  \
             for (int o = 0; o < OB; ++o) acc[jj][o] = 0;                                 \
@@ -135,28 +150,79 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
         }                                                                                \
     }
 
-/* Baseline: JB 4 (16 floats are 4 SSE vectors; 4 x 4 accumulators). */
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_base, , float, CONVREG_OB_F32, convreg_vf32)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_base, , double, CONVREG_OB_F64, convreg_vf64)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_base, , float, convreg_oc_tile_f32_base, 4)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_base, , double, convreg_oc_tile_f64_base, 4)
-
+/* Tile widths (pixels) of one-vector ("narrow") and two-vector ("wide")
+ * blocks: as many accumulators as the registers hold, 12-14 of 32 zmm with
+ * AVX-512, 12 of 16 ymm with AVX2 (a 64-byte vector is two), 8 of 16 xmm on
+ * the baseline. */
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_base_1, , float, convreg_vf32, 1)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_base_1, , float,
+                      convreg_oc_tile_f32_base_1, 4)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_base_2, , float, convreg_vf32, 2)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_base_2, , float,
+                      convreg_oc_tile_f32_base_2, 2)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_base_1, , double, convreg_vf64, 1)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_base_1, , double,
+                      convreg_oc_tile_f64_base_1, 4)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_base_2, , double, convreg_vf64, 2)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_base_2, , double,
+                      convreg_oc_tile_f64_base_2, 2)
 #ifdef CONVREG_X86_DISPATCH
-/* AVX2: 2 vectors a pixel, 6 pixels: 12 accumulators + the weights of 16. */
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx2, CONVREG_AVX2, float, CONVREG_OB_F32, convreg_vf32)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx2, CONVREG_AVX2, double, CONVREG_OB_F64, convreg_vf64)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx2, CONVREG_AVX2, float, convreg_oc_tile_f32_avx2, 6)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx2, CONVREG_AVX2, double, convreg_oc_tile_f64_avx2, 6)
-/* AVX-512: 1 vector a pixel, 12 pixels: 12 accumulators, room to spare. */
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx512, CONVREG_AVX512, float, CONVREG_OB_F32,
-                       convreg_vf32)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx512, CONVREG_AVX512, double, CONVREG_OB_F64,
-                       convreg_vf64)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx512, CONVREG_AVX512, float,
-                      convreg_oc_tile_f32_avx512, 12)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512, CONVREG_AVX512, double,
-                      convreg_oc_tile_f64_avx512, 12)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx2_1, CONVREG_AVX2, float, convreg_vf32, 1)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx2_1, CONVREG_AVX2, float,
+                      convreg_oc_tile_f32_avx2_1, 6)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx2_2, CONVREG_AVX2, float, convreg_vf32, 2)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx2_2, CONVREG_AVX2, float,
+                      convreg_oc_tile_f32_avx2_2, 3)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx2_1, CONVREG_AVX2, double, convreg_vf64, 1)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx2_1, CONVREG_AVX2, double,
+                      convreg_oc_tile_f64_avx2_1, 6)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx2_2, CONVREG_AVX2, double, convreg_vf64, 2)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx2_2, CONVREG_AVX2, double,
+                      convreg_oc_tile_f64_avx2_2, 3)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx512_1, CONVREG_AVX512, float, convreg_vf32, 1)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx512_1, CONVREG_AVX512, float,
+                      convreg_oc_tile_f32_avx512_1, 12)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx512_2, CONVREG_AVX512, float, convreg_vf32, 2)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx512_2, CONVREG_AVX512, float,
+                      convreg_oc_tile_f32_avx512_2, 7)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx512_1, CONVREG_AVX512, double, convreg_vf64, 1)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512_1, CONVREG_AVX512, double,
+                      convreg_oc_tile_f64_avx512_1, 12)
+CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx512_2, CONVREG_AVX512, double, convreg_vf64, 2)
+CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512_2, CONVREG_AVX512, double,
+                      convreg_oc_tile_f64_avx512_2, 7)
 #endif
+
+/* The forward row for the CPU's ISA and the block width (wide: two vectors). */
+#define CONVREG_OC_CALL(FN) FN(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow)
+#define CONVREG_OC_PICK(SUFFIX, ISA)                                                     \
+    do {                                                                                 \
+        if (wide) CONVREG_OC_CALL(convreg_oc_row_##SUFFIX##_##ISA##_2);                  \
+        else CONVREG_OC_CALL(convreg_oc_row_##SUFFIX##_##ISA##_1);                       \
+    } while (0)
+#ifdef CONVREG_X86_DISPATCH
+#define CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
+    if (isa == CONVREG_ISA_AVX512) {                                                     \
+        CONVREG_OC_PICK(SUFFIX, avx512);                                                 \
+        return;                                                                          \
+    }                                                                                    \
+    if (isa == CONVREG_ISA_AVX2) {                                                       \
+        CONVREG_OC_PICK(SUFFIX, avx2);                                                   \
+        return;                                                                          \
+    }
+#else
+#define CONVREG_OC_ISA_SWITCH(SUFFIX) (void)isa;
+#endif
+#define CONVREG_DEFINE_OC_DISPATCH(NAME, T, SUFFIX)                                      \
+    static void NAME(int isa, int wide, const T *x, ptrdiff_t plane, ptrdiff_t ldx,      \
+                     ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
+                     ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)        \
+    {                                                                                    \
+        CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
+        CONVREG_OC_PICK(SUFFIX, base);                                                   \
+    }
+CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f32, float, f32)
+CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
 
 /* ---- the weight gradient -------------------------------------------------
  *
@@ -164,40 +230,50 @@ CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512, CONVREG_AVX512, double,
  *
  * for the nt taps t of a tile (tap t = (c, a, b) of one input channel c0 + c
  * at offset off[t] = c*plane + a*dh*ldx + b*dw) over one image's output
- * pixels, g being that image's output gradient for one block of OB
- * channels, channels-last, and ldr = sh*ldx the input rows between output
- * rows. The nt x OB sums stay in registers over all pixels: per pixel one
- * vector load of g and nt broadcast FMAs. */
+ * pixels, g being that image's output gradient for one block of OB = NVO
+ * vectors of channels, channels-last, and ldr = sh*ldx the input rows
+ * between output rows. The nt x OB sums stay in registers over all pixels:
+ * per pixel NVO vector loads of g and nt broadcasts for nt * NVO FMAs (two
+ * vectors, "wide", when a group has the channels, as in the forward pass). */
 #if defined(__GNUC__)
-#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, OB, V)                                     \
+#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, V, NVO)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,          \
                                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
                                   T *dw, const int nt)                                   \
     {                                                                                    \
-        V acc[CONVREG_JB_MAX];                                                           \
+        enum { LANES = sizeof(V) / sizeof(T), OB = NVO * LANES };                        \
+        V acc[CONVREG_JB_MAX][NVO];                                                      \
         const T *p[CONVREG_JB_MAX];                                                      \
         for (int t = 0; t < nt; ++t) {                                                   \
-            __builtin_memcpy(&acc[t], dw + t * OB, sizeof acc[t]);                       \
+            for (int v = 0; v < NVO; ++v)                                                \
+                __builtin_memcpy(&acc[t][v], dw + t * OB + v * LANES, sizeof(V));        \
             p[t] = x + off[t];                                                           \
         }                                                                                \
         for (ptrdiff_t i = 0; i < oh; ++i) {                                             \
             const T *gr = g + i * ow * OB;                                               \
             const ptrdiff_t xr = i * ldr;                                                \
             for (ptrdiff_t j = 0; j < ow; ++j) {                                         \
-                V gv;                                                                    \
-                __builtin_memcpy(&gv, gr + j * OB, sizeof gv);                           \
+                V gv[NVO];                                                               \
+                for (int v = 0; v < NVO; ++v)                                            \
+                    __builtin_memcpy(&gv[v], gr + j * OB + v * LANES, sizeof(V));        \
                 const ptrdiff_t xj = xr + j * sw;                                        \
-                for (int t = 0; t < nt; ++t) acc[t] += gv * p[t][xj];                    \
+                for (int t = 0; t < nt; ++t) {                                           \
+                    const T xv = p[t][xj];                                               \
+                    for (int v = 0; v < NVO; ++v) acc[t][v] += gv[v] * xv;               \
+                }                                                                        \
             }                                                                            \
         }                                                                                \
-        for (int t = 0; t < nt; ++t) __builtin_memcpy(dw + t * OB, &acc[t], sizeof acc[t]); \
+        for (int t = 0; t < nt; ++t)                                                     \
+            for (int v = 0; v < NVO; ++v)                                                \
+                __builtin_memcpy(dw + t * OB + v * LANES, &acc[t][v], sizeof(V));        \
     }
 #else
-#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, OB, V)                                     \
+#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, V, NVO)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,          \
                                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
                                   T *dw, const int nt)                                   \
     {                                                                                    \
+        enum { OB = NVO * 64 / sizeof(T) };                                              \
         for (int t = 0; t < nt; ++t)                                                     \
             for (ptrdiff_t i = 0; i < oh; ++i)                                           \
                 for (ptrdiff_t j = 0; j < ow; ++j)                                       \
@@ -224,74 +300,68 @@ CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512, CONVREG_AVX512, double,
         }                                                                                \
     }
 
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_base, , float, CONVREG_OB_F32, convreg_vf32)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_base, , double, CONVREG_OB_F64, convreg_vf64)
-CONVREG_DEFINE_GW(convreg_gw_f32_base, , float, convreg_gw_tile_f32_base)
-CONVREG_DEFINE_GW(convreg_gw_f64_base, , double, convreg_gw_tile_f64_base)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_base_1, , float, convreg_vf32, 1)
+CONVREG_DEFINE_GW(convreg_gw_f32_base_1, , float, convreg_gw_tile_f32_base_1)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_base_2, , float, convreg_vf32, 2)
+CONVREG_DEFINE_GW(convreg_gw_f32_base_2, , float, convreg_gw_tile_f32_base_2)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_base_1, , double, convreg_vf64, 1)
+CONVREG_DEFINE_GW(convreg_gw_f64_base_1, , double, convreg_gw_tile_f64_base_1)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_base_2, , double, convreg_vf64, 2)
+CONVREG_DEFINE_GW(convreg_gw_f64_base_2, , double, convreg_gw_tile_f64_base_2)
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx2, CONVREG_AVX2, float, CONVREG_OB_F32, convreg_vf32)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx2, CONVREG_AVX2, double, CONVREG_OB_F64, convreg_vf64)
-CONVREG_DEFINE_GW(convreg_gw_f32_avx2, CONVREG_AVX2, float, convreg_gw_tile_f32_avx2)
-CONVREG_DEFINE_GW(convreg_gw_f64_avx2, CONVREG_AVX2, double, convreg_gw_tile_f64_avx2)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx512, CONVREG_AVX512, float, CONVREG_OB_F32,
-                       convreg_vf32)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx512, CONVREG_AVX512, double, CONVREG_OB_F64,
-                       convreg_vf64)
-CONVREG_DEFINE_GW(convreg_gw_f32_avx512, CONVREG_AVX512, float, convreg_gw_tile_f32_avx512)
-CONVREG_DEFINE_GW(convreg_gw_f64_avx512, CONVREG_AVX512, double, convreg_gw_tile_f64_avx512)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx2_1, CONVREG_AVX2, float, convreg_vf32, 1)
+CONVREG_DEFINE_GW(convreg_gw_f32_avx2_1, CONVREG_AVX2, float, convreg_gw_tile_f32_avx2_1)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx2_2, CONVREG_AVX2, float, convreg_vf32, 2)
+CONVREG_DEFINE_GW(convreg_gw_f32_avx2_2, CONVREG_AVX2, float, convreg_gw_tile_f32_avx2_2)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx2_1, CONVREG_AVX2, double, convreg_vf64, 1)
+CONVREG_DEFINE_GW(convreg_gw_f64_avx2_1, CONVREG_AVX2, double, convreg_gw_tile_f64_avx2_1)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx2_2, CONVREG_AVX2, double, convreg_vf64, 2)
+CONVREG_DEFINE_GW(convreg_gw_f64_avx2_2, CONVREG_AVX2, double, convreg_gw_tile_f64_avx2_2)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx512_1, CONVREG_AVX512, float, convreg_vf32, 1)
+CONVREG_DEFINE_GW(convreg_gw_f32_avx512_1, CONVREG_AVX512, float, convreg_gw_tile_f32_avx512_1)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx512_2, CONVREG_AVX512, float, convreg_vf32, 2)
+CONVREG_DEFINE_GW(convreg_gw_f32_avx512_2, CONVREG_AVX512, float, convreg_gw_tile_f32_avx512_2)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx512_1, CONVREG_AVX512, double, convreg_vf64, 1)
+CONVREG_DEFINE_GW(convreg_gw_f64_avx512_1, CONVREG_AVX512, double, convreg_gw_tile_f64_avx512_1)
+CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx512_2, CONVREG_AVX512, double, convreg_vf64, 2)
+CONVREG_DEFINE_GW(convreg_gw_f64_avx512_2, CONVREG_AVX512, double, convreg_gw_tile_f64_avx512_2)
 #endif
 
-#define CONVREG_DEFINE_OC_DISPATCH(NAME, T, SUFFIX)                                      \
-    static void NAME(int isa, const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,   \
-                     ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, ptrdiff_t dw, \
-                     const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)                      \
-    {                                                                                    \
-        CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
-        convreg_oc_row_##SUFFIX##_base(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow); \
-    }
-
-#ifdef CONVREG_X86_DISPATCH
-#define CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
-    if (isa == CONVREG_ISA_AVX512) {                                                     \
-        convreg_oc_row_##SUFFIX##_avx512(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow); \
-        return;                                                                          \
-    }                                                                                    \
-    if (isa == CONVREG_ISA_AVX2) {                                                       \
-        convreg_oc_row_##SUFFIX##_avx2(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow); \
-        return;                                                                          \
-    }
-#else
-#define CONVREG_OC_ISA_SWITCH(SUFFIX) (void)isa;
-#endif
-
-CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f32, float, f32)
-CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
-
-/* Taps per weight-gradient tile: as many sums as the registers hold. */
-static ptrdiff_t convreg_gw_taps(int isa)
+/* Taps per weight-gradient tile, by ISA and block width: as many sums as
+ * the registers hold (as the forward tile's pixels). */
+static ptrdiff_t convreg_gw_taps(int isa, int wide)
 {
-    return isa == CONVREG_ISA_AVX512 ? 12 : isa == CONVREG_ISA_AVX2 ? 6 : 4;
+    if (isa == CONVREG_ISA_AVX512) return wide ? 7 : 12;
+    if (isa == CONVREG_ISA_AVX2) return wide ? 3 : 6;
+    return wide ? 2 : 4;
 }
 
+#define CONVREG_GW_CALL(FN) FN(x, off, g, oh, ow, ldr, sw, dw, nt)
+#define CONVREG_GW_PICK(SUFFIX, ISA)                                                     \
+    do {                                                                                 \
+        if (wide) CONVREG_GW_CALL(convreg_gw_##SUFFIX##_##ISA##_2);                      \
+        else CONVREG_GW_CALL(convreg_gw_##SUFFIX##_##ISA##_1);                           \
+    } while (0)
 #ifdef CONVREG_X86_DISPATCH
 #define CONVREG_GW_ISA_SWITCH(SUFFIX)                                                    \
     if (isa == CONVREG_ISA_AVX512) {                                                     \
-        convreg_gw_##SUFFIX##_avx512(x, off, g, oh, ow, ldr, sw, dw, nt);                \
+        CONVREG_GW_PICK(SUFFIX, avx512);                                                 \
         return;                                                                          \
     }                                                                                    \
     if (isa == CONVREG_ISA_AVX2) {                                                       \
-        convreg_gw_##SUFFIX##_avx2(x, off, g, oh, ow, ldr, sw, dw, nt);                  \
+        CONVREG_GW_PICK(SUFFIX, avx2);                                                   \
         return;                                                                          \
     }
 #else
 #define CONVREG_GW_ISA_SWITCH(SUFFIX) (void)isa;
 #endif
 #define CONVREG_DEFINE_GW_DISPATCH(NAME, T, SUFFIX)                                      \
-    static void NAME(int isa, const T *x, const ptrdiff_t *off, const T *g, ptrdiff_t oh, \
-                     ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw, ptrdiff_t nt)     \
+    static void NAME(int isa, int wide, const T *x, const ptrdiff_t *off, const T *g,    \
+                     ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw,     \
+                     ptrdiff_t nt)                                                       \
     {                                                                                    \
         CONVREG_GW_ISA_SWITCH(SUFFIX)                                                    \
-        convreg_gw_##SUFFIX##_base(x, off, g, oh, ow, ldr, sw, dw, nt);                  \
+        CONVREG_GW_PICK(SUFFIX, base);                                                   \
     }
 CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f32, float, f32)
 CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f64, double, f64)

@@ -63,15 +63,15 @@ GEMM_MIN_OUT_CHANNELS = 4
 #: The weight gradient's direct loop reduces over N * H_out * W_out with one
 #: thread per kernel plane; GEMM wins once that reduction is longer than this.
 GEMM_MIN_REDUCTION = 256
-#: The channel-blocked direct kernels (a vector of 16 output channels per
-#: pixel or tap, ``_cy/conv_oc_rows.h``) produce the output's channels in
-#: the forward pass, the input's in the input gradient, and sum into the
-#: output's in the weight gradient. They were the fastest forward algorithm
-#: from 4 output channels per group on (1.1-3.4x the best GEMM on thin
-#: reductions, parity on VGG's long ones); for the gradients they win when
-#: those channels fill the vectors (16 and more per group, at most 25% of
-#: the lanes idle): 1.1-1.7x on the VGG, 1x1 and strided weight gradients,
-#: while LeNet's 6 input channels ran 2x slower than implicit GEMM.
+#: The channel-blocked direct kernels (one or two vectors of 16 output
+#: channels per pixel or tap, ``_cy/conv_oc_rows.h``) produce the output's
+#: channels in the forward pass, the input's in the input gradient, and sum
+#: into the output's in the weight gradient. They were the fastest forward
+#: algorithm from 4 output channels per group on (1.2-2.6x the best GEMM in
+#: benchmarks/crossover.py's table); for the gradients they win when those
+#: channels fill the vectors (16 and more per group, at most 25% of the
+#: lanes idle): 1.1-1.6x on the VGG, 1x1 and strided weight gradients,
+#: while LeNet's 6 input channels ran 1.4x slower than implicit GEMM.
 BLOCKED_MIN_CHANNELS = 16
 #: Implicit GEMM runs one GEMM per tap whose inner dimensions are the
 #: channels per group; below this many, the unfolded im2col GEMM is faster.
@@ -220,24 +220,39 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
     return "im2col"
 
 
-def _oc_blocked(xp: np.ndarray, weight: np.ndarray, out_hw: tuple[int, int], stride, dilation,
-                groups: int) -> np.ndarray:
-    """Direct convolution of the padded ``xp`` vectorized over output channels (``(N, O, oh, ow)``).
+def _lanes_last(a: np.ndarray, ob: int) -> np.ndarray:
+    """``a`` ``(G, n, *rest)``, any strides, as contiguous ``(G * ceil(n/ob), *rest, ob)``.
 
-    Each group's output channels are padded with zero weights to whole
-    blocks of ``OB`` (one vector); the workspace besides the output is the
-    blocked weights and one output row per thread.
+    Each of the ``G`` groups' ``n`` channels in blocks of ``ob`` vector
+    lanes, the last block zero-padded, the lanes innermost: the layout the
+    channel-blocked kernels read. One copy (two when padding is needed).
     """
-    O, Cg, kh, kw = weight.shape
-    ob = _conv.OC_BLOCK[weight.dtype.name]
-    Og = O // groups
-    per_group = -(-Og // ob)
-    wb = np.zeros((groups, per_group * ob, Cg, kh, kw), dtype=weight.dtype)
-    wb[:, :Og] = weight.reshape(groups, Og, Cg, kh, kw)
-    wb = np.ascontiguousarray(
-        wb.reshape(groups * per_group, ob, Cg, kh, kw).transpose(0, 2, 3, 4, 1))
-    y = np.empty((xp.shape[0], O, *out_hw), dtype=xp.dtype)
-    _conv.conv2d_oc_blocked(xp, wb, y, *stride, *dilation, per_group,
+    G, n, *rest = a.shape
+    per = -(-n // ob)
+    if n % ob:
+        padded = np.zeros((G, per * ob, *rest), dtype=a.dtype)
+        padded[:, :n] = a
+        a = padded
+    a = np.moveaxis(a.reshape(G, per, ob, *rest), 2, -1)
+    return np.ascontiguousarray(a).reshape(G * per, *rest, ob)
+
+
+def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: tuple[int, int], stride,
+                dilation) -> np.ndarray:
+    """Direct convolution of the padded ``xp`` vectorized over output channels.
+
+    ``wg`` is the grouped weight ``(groups, Og, Cg, kh, kw)`` (a view of any
+    strides); the result is ``(N, groups*Og, oh, ow)``. Each group's output
+    channels are padded with zero weights to whole blocks of ``OB``: one
+    vector, or two where a group has more channels than one holds. The
+    workspace besides the output is the blocked weights and one output row
+    per thread.
+    """
+    groups, Og, Cg, kh, kw = wg.shape
+    lanes = _conv.OC_BLOCK[wg.dtype.name]
+    wb = _lanes_last(wg, lanes if Og <= lanes else 2 * lanes)  # wide blocks load less per FMA
+    y = np.empty((xp.shape[0], groups * Og, *out_hw), dtype=xp.dtype)
+    _conv.conv2d_oc_blocked(xp, wb, y, *stride, *dilation, wb.shape[0] // groups,
                             _threads(y.size * Cg * kh * kw))
     return y
 
@@ -252,14 +267,12 @@ def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shap
     O, Cg, kh, kw = weight_shape
     N, _, oh, ow = grad_output.shape
     Hp, Wp = xp.shape[2:]
-    ob = _conv.OC_BLOCK[xp.dtype.name]
     Og = O // groups
-    per_group = -(-Og // ob)
-    gb = np.zeros((N, groups, per_group * ob, oh * ow), dtype=xp.dtype)
-    gb[:, :, :Og] = grad_output.reshape(N, groups, Og, oh * ow)
-    gb = np.ascontiguousarray(
-        gb.reshape(N, groups * per_group, ob, oh * ow).transpose(0, 1, 3, 2)).reshape(
-            N, groups * per_group, -1)
+    lanes = _conv.OC_BLOCK[xp.dtype.name]
+    ob = lanes if Og <= lanes else 2 * lanes
+    gb = _lanes_last(grad_output.reshape(N * groups, Og, oh * ow), ob)
+    per_group = gb.shape[0] // (N * groups)
+    gb = gb.reshape(N, groups * per_group, -1)
     c, a, b = np.meshgrid(np.arange(Cg), np.arange(kh), np.arange(kw), indexing="ij")
     offsets = np.ascontiguousarray(
         (c * Hp * Wp + a * dilation[0] * Wp + b * dilation[1]).ravel(), dtype=np.intp)
@@ -271,12 +284,19 @@ def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shap
     return np.ascontiguousarray(dw.reshape(weight_shape))
 
 
-def _phase_taps(k: int, s: int, d: int, phase: int) -> tuple[list[int], int, int]:
+def _phase_taps(k: int, s: int, d: int, phase: int) -> tuple[slice, int, int, int]:
     """The taps ``a`` of a ``k``-tap kernel (stride ``s``, dilation ``d``) that reach
-    padded-input positions ``phase + s*u``, last first, with the output shift
-    ``q = (a*d - phase) // s`` of the last and the spacing of the shifts."""
-    taps = [a for a in range(k) if (a * d - phase) % s == 0]
-    return taps[::-1], (taps[-1] * d - phase) // s if taps else 0, d // math.gcd(s, d)
+    padded-input positions ``phase + s*u``, as a slice taking them last first;
+    how many; the output shift ``q = (a*d - phase) // s`` of the last; and the
+    spacing of the shifts. Such taps are ``s / gcd(s, d)`` apart."""
+    first = next((a for a in range(min(k, s)) if (a * d - phase) % s == 0), None)
+    if first is None:
+        return slice(0, 0), 0, 0, 1
+    apart = s // math.gcd(s, d)
+    count = (k - 1 - first) // apart + 1
+    last = first + (count - 1) * apart
+    return slice(last, first - 1 if first else None, -apart), count, (last * d - phase) // s, \
+        d // math.gcd(s, d)
 
 
 def _oc_blocked_grad_input(grad_output, weight, input_shape, stride, padding, dilation, groups):
@@ -295,25 +315,22 @@ def _oc_blocked_grad_input(grad_output, weight, input_shape, stride, padding, di
     """
     N, C, H, W = input_shape
     O, Cg, kh, kw = weight.shape
-    Og = O // groups
-    swapped = weight.reshape(groups, Og, Cg, kh, kw).transpose(0, 2, 1, 3, 4).reshape(
-        C, Og, kh, kw)
+    swapped = weight.reshape(groups, O // groups, Cg, kh, kw).transpose(0, 2, 1, 3, 4)
     dx = np.zeros(input_shape, dtype=grad_output.dtype)
     (sh, sw), (dh, dw), (pt, pl) = stride, dilation, (padding[0], padding[2])
     for r in range(sh):
-        rows, qr, step_r = _phase_taps(kh, sh, dh, r)
+        rows, nr, qr, step_r = _phase_taps(kh, sh, dh, r)
         u0, u1 = max(0, -(-(pt - r) // sh)), -(-(pt + H - r) // sh)
         for c in range(sw):
-            cols, qc, step_c = _phase_taps(kw, sw, dw, c)
+            cols, nc, qc, step_c = _phase_taps(kw, sw, dw, c)
             v0, v1 = max(0, -(-(pl - c) // sw)), -(-(pl + W - c) // sw)
-            if not rows or not cols or u1 <= u0 or v1 <= v0:
+            if not nr or not nc or u1 <= u0 or v1 <= v0:
                 continue  # no tap reaches this phase: its gradient is zero
             hw = (u1 - u0, v1 - v0)
-            reach = ((len(rows) - 1) * step_r, (len(cols) - 1) * step_c)
+            reach = ((nr - 1) * step_r, (nc - 1) * step_c)
             gp = _shifted(grad_output, (hw[0] + reach[0], hw[1] + reach[1]),
                           (qr - u0, qc - v0))
-            sub = np.ascontiguousarray(swapped[:, :, rows][:, :, :, cols])
-            part = _oc_blocked(gp, sub, hw, (1, 1), (step_r, step_c), groups)
+            part = _oc_blocked(gp, swapped[:, :, :, rows, cols], hw, (1, 1), (step_r, step_c))
             dx[:, :, r + sh * u0 - pt::sh, c + sw * v0 - pl::sw] = part
     return dx
 
@@ -385,7 +402,8 @@ class CythonBackend:
         y = np.zeros((N, O, oh, ow), dtype=x.dtype)
         how = algorithm("conv2d", x.shape, weight.shape, (oh, ow), stride, padding, groups)
         if how == "blocked":
-            y = _oc_blocked(_pad(x, padding), weight, (oh, ow), stride, dilation, groups)
+            y = _oc_blocked(_pad(x, padding), weight.reshape(groups, O // groups, Cg, kh, kw),
+                            (oh, ow), stride, dilation)
         elif how == "implicit":
             Og = O // groups
             grid_hw = _grid_hw(x.shape, padding)
