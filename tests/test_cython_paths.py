@@ -171,3 +171,20 @@ def test_corr2d_in_bands_of_rows(dtype, kh, kw, rows, cols, mode, data):
     conv = convreg.convolve2d(X, K, mode=mode, backend="cython")
     want = signal.convolve2d(X.astype(np.float64), K.astype(np.float64), mode=mode)
     assert_close(conv, want, dtype=dtype, scale=_scale(X, K), terms=K.size)
+
+
+@given(dtype=st.sampled_from([np.float32, np.float64]), planes=st.integers(1, 3),
+       h=st.integers(1, 6), w=st.integers(1, 6), out_h=st.integers(1, 9), out_w=st.integers(1, 9),
+       r0=st.integers(-8, 8), c0=st.integers(-8, 8))
+def test_placing_planes_with_any_offset(dtype, planes, h, w, out_h, out_w, r0, c0):
+    """Zero padding and the input gradient's shifted, clipped planes (``_conv.place``),
+    against the same thing spelled out in NumPy, offsets past either edge included."""
+    x = np.arange(1, planes * h * w + 1, dtype=dtype).reshape(planes, h, w)
+    want = np.zeros((planes, out_h, out_w), dtype=dtype)
+    for r in range(out_h):
+        for c in range(out_w):
+            if 0 <= r - r0 < h and 0 <= c - c0 < w:
+                want[:, r, c] = x[:, r - r0, c - c0]
+    got = np.full_like(want, np.nan)
+    cython._conv.place(x, got, r0, c0, 2)
+    np.testing.assert_array_equal(got, want)

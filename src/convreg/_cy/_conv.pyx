@@ -11,6 +11,7 @@ gives every thread its own output elements, so no two threads write one.
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport abort, free, malloc
+from libc.string cimport memcpy, memset
 
 cdef extern from "conv_oc_rows.h" nogil:
     const int CONVREG_OB_F32
@@ -133,6 +134,59 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
                 else:
                     convreg_gw_f64(isa, wide, &xp[n, c0, 0, 0], &offsets[t0], &gb[n, blk, 0], oh, ow,
                                    sh * Wp, sw, &dwb[blk, t0, 0], nt)
+
+
+def place(const floating[:, :, ::1] x, floating[:, :, ::1] out, Py_ssize_t r0, Py_ssize_t c0,
+          int num_threads):
+    """``out[p, r, c] = x[p, r - r0, c - c0]`` where that lies inside ``x``, else 0.
+
+    Zero padding (``r0, c0 >= 0``) and the shifted, clipped planes of the
+    input gradient's phases (either offset may be negative) in one pass over
+    ``out``, parallel over planes. ``x`` is ``(P, H, W)``, ``out`` ``(P, Ho,
+    Wo)`` with ``Ho, Wo >= 1``.
+    """
+    cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t Ho = out.shape[1], Wo = out.shape[2]
+    cdef Py_ssize_t rlo = max(0, r0), rhi = min(Ho, r0 + H)
+    cdef Py_ssize_t clo = max(0, c0), chi = min(Wo, c0 + W)
+    cdef Py_ssize_t p, r
+    if chi < clo:
+        chi = clo
+    with nogil:
+        for p in prange(P, schedule="static", num_threads=num_threads):
+            for r in range(Ho):
+                if r < rlo or r >= rhi:
+                    memset(&out[p, r, 0], 0, Wo * sizeof(floating))
+                    continue
+                if clo > 0:
+                    memset(&out[p, r, 0], 0, clo * sizeof(floating))
+                if chi > clo:
+                    memcpy(&out[p, r, clo], &x[p, r - r0, clo - c0], (chi - clo) * sizeof(floating))
+                if chi < Wo:
+                    memset(&out[p, r, chi], 0, (Wo - chi) * sizeof(floating))
+
+
+def lanes_last(const floating[:, :, ::1] a, floating[:, :, ::1] out, int num_threads):
+    """``out[B, l, o] = a[g, q*OB + o, l]`` for block ``B = g*per + q``, zero past ``a``'s channels.
+
+    ``a`` is ``(G, n, L)``, ``out`` ``(G*per, L, OB)`` with ``per = ceil(n /
+    OB)``: each group's ``n`` channels in blocks of ``OB`` vector lanes,
+    the lanes innermost (the output gradient's layout for
+    :func:`conv2d_grad_weight_oc_blocked`). Parallel over blocks.
+    """
+    cdef Py_ssize_t G = a.shape[0], n = a.shape[1], L = a.shape[2]
+    cdef Py_ssize_t nb = out.shape[0], ob = out.shape[2], per = nb // G
+    cdef Py_ssize_t blk, g, q0, valid, l, o
+    with nogil:
+        for blk in prange(nb, schedule="static", num_threads=num_threads):
+            g = blk // per
+            q0 = (blk % per) * ob
+            valid = min(ob, n - q0)
+            for l in range(L):
+                for o in range(valid):
+                    out[blk, l, o] = a[g, q0 + o, l]
+                for o in range(valid, ob):
+                    out[blk, l, o] = 0
 
 
 def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] w,
