@@ -109,10 +109,11 @@ def test_the_algorithm_choice(op, out_per_group, n, out_hw, expected):
         ("conv2d_grad_input", (8, 64, 56, 56), (128, 64, 3, 3), (2, 2), (1, 1, 1, 1),
          "blocked"),
         ("conv2d_grad_weight", (64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0, 0, 0), "blocked"),
-        ("conv2d_grad_weight", (16, 3, 28, 28), (8, 3, 3, 3), (1, 1), (0, 0, 0, 0), "implicit"),
+        ("conv2d_grad_weight", (16, 3, 28, 28), (8, 3, 3, 3), (1, 1), (0, 0, 0, 0), "blocked"),
         ("conv2d_grad_weight", (16, 32, 28, 28), (32, 1, 3, 3), (1, 1), (1, 1, 1, 1),
          "implicit"),
-        ("conv2d_grad_weight", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2, 2, 2), "im2col"),
+        ("conv2d_grad_weight", (64, 1, 28, 28), (6, 1, 5, 5), (1, 1), (2, 2, 2, 2), "blocked"),
+        ("conv2d_grad_weight", (16, 1, 28, 28), (8, 1, 3, 3), (1, 1), (0, 0, 0, 0), "im2col"),
         ("conv2d_grad_weight", (1, 1, 8, 8), (1, 1, 2, 2), (1, 1), (0, 0, 0, 0), "direct"),
     ],
 )
@@ -188,3 +189,28 @@ def test_placing_planes_with_any_offset(dtype, planes, h, w, out_h, out_w, r0, c
     got = np.full_like(want, np.nan)
     cython._conv.place(x, got, r0, c0, 2)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(1, 5),
+       og=st.integers(1, 20), cg=st.integers(1, 3), k=st.integers(1, 5), data=st.data())
+def test_the_blocked_weight_gradient_split_over_images(threads, dtype, n, og, cg, k, data):
+    """With fewer tiles of taps than threads to share, the blocked weight gradient
+    splits the images over per-thread partial sums instead: every thread count and
+    batch size, against the reference (parallel even on tiny shapes here)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((n, cg, k + 3, k + 4)).astype(dtype)
+    w_shape = (og, cg, k, k)
+    g = rng.standard_normal((n, og, 4, 5)).astype(dtype)
+    want = convreg.conv2d_grad_weight(x.astype(np.float64), g.astype(np.float64), w_shape,
+                                      backend="reference")
+    saved = cython.PARALLEL_MIN_WORK,
+    cython.PARALLEL_MIN_WORK = 0
+    convreg.set_num_threads(threads)
+    try:
+        with forced("blocked", cython.WORKSPACE_BYTES):
+            got = convreg.conv2d_grad_weight(x, g, w_shape, backend="cython")
+    finally:
+        cython.PARALLEL_MIN_WORK = saved[0]
+        convreg.set_num_threads(None)
+    assert_close(got, want, dtype=dtype, scale=_scale(g, x), terms=g[:, 0].size)

@@ -13,6 +13,16 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport abort, free, malloc
 from libc.string cimport memcpy, memset
 
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    #else
+    static int omp_get_num_threads(void) { return 1; }
+    #endif
+    """
+    int omp_get_num_threads() nogil
+
 cdef extern from "conv_oc_rows.h" nogil:
     const int CONVREG_OB_F32
     const int CONVREG_OB_F64
@@ -89,51 +99,70 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
         free(row)
 
 
+def gw_taps_per_tile(bint wide):
+    """Kernel taps per tile of :func:`conv2d_grad_weight_oc_blocked` on this CPU."""
+    return convreg_gw_taps(convreg_isa(), wide)
+
+
 def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] gb,
-                                  const Py_ssize_t[::1] offsets, floating[:, :, ::1] dwb,
+                                  const Py_ssize_t[::1] offsets, floating[:, :, :, ::1] dwb,
                                   Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t sh, Py_ssize_t sw,
                                   Py_ssize_t blocks_per_group, int num_threads):
     """The weight gradient, vectorized over blocks of output channels (``conv_oc_rows.h``).
 
-    ``dwb[B, t, o] += sum_{n,i,j} gb[n, B, (i*ow + j)*OB + o] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``
+    ``dwb[s, B, t, o] += sum_{n,i,j} gb[n, B, (i*ow + j)*OB + o] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``
     for every tap ``t = (c*kh + a)*kw + b`` (``offsets[t] = c*Hp*Wp +
-    a*dh*Wp + b*dw``) of block ``B`` of group ``g = B // blocks_per_group``.
+    a*dh*Wp + b*dw``) of block ``B`` of group ``g = B // blocks_per_group``,
+    the images ``n`` split over the ``S = dwb.shape[0]`` partial sums ``s``.
     ``gb`` is the output gradient ``(N, blocks, oh*ow*OB)``, channels-last
-    within each block; ``dwb`` is ``(blocks, Cg*kh*kw, OB)``, zeroed; ``OB``
-    is one vector or two (``OC_BLOCK[dtype]`` or twice that).
+    within each block; ``dwb`` is ``(S, blocks, Cg*kh*kw, OB)``, zeroed;
+    ``OB`` is one vector or two (``OC_BLOCK[dtype]`` or twice that).
 
-    The tiles (a block's taps, as many as the registers hold) are split into
-    one contiguous run per thread; each thread walks the images in order and
-    each of its tiles over one image, so an image's gradient block stays in
-    cache while the thread's tiles of that block read it, and the sums stay
-    in registers over the image's pixels. No two threads write one tile.
+    A tile is a block's taps, as many as the registers hold; its sums stay
+    in registers over an image's pixels. With ``S == 1`` the tiles are split
+    into one contiguous run per thread and each thread walks all images,
+    its tiles over each (an image's gradient block stays in cache while the
+    thread's tiles read it). With fewer tiles than threads to share (LeNet's
+    first layer has 3) each of ``S`` threads instead takes a run of images,
+    all tiles, into its own partial sums, which the caller adds. Either way
+    no two threads write one sum.
     """
     cdef Py_ssize_t N = xp.shape[0], Hp = xp.shape[2], Wp = xp.shape[3]
-    cdef Py_ssize_t nb = dwb.shape[0], taps = dwb.shape[1], ob = dwb.shape[2]
+    cdef Py_ssize_t S = dwb.shape[0], nb = dwb.shape[1], taps = dwb.shape[2], ob = dwb.shape[3]
     cdef Py_ssize_t Cg = xp.shape[1] // (nb // blocks_per_group)
     cdef int isa = convreg_isa()
     cdef int wide = ob == 2 * <Py_ssize_t>(64 // sizeof(floating))  # two vectors a block
     cdef Py_ssize_t per_tile = convreg_gw_taps(isa, wide)
     cdef Py_ssize_t tiles_per_block = (taps + per_tile - 1) // per_tile
     cdef Py_ssize_t tiles = nb * tiles_per_block
-    cdef Py_ssize_t nthreads = min(<Py_ssize_t>num_threads, tiles)
-    cdef Py_ssize_t me, first, stop, n, tile, blk, t0, nt, c0
+    cdef Py_ssize_t nthreads = S if S > 1 else min(<Py_ssize_t>num_threads, tiles)
+    cdef Py_ssize_t me, team, first, stop, n0, n1, part, n, tile, blk, t0, nt, c0
     with nogil, parallel(num_threads=nthreads):
+        # The work is split by the team OpenMP actually gave (it may give
+        # fewer threads than asked), so none is left undone.
         me = threadid()
-        first = tiles * me // nthreads
-        stop = tiles * (me + 1) // nthreads
-        for n in range(N):
-            for tile in range(first, stop):
-                blk = tile // tiles_per_block
-                t0 = (tile % tiles_per_block) * per_tile
-                nt = min(per_tile, taps - t0)
-                c0 = (blk // blocks_per_group) * Cg
-                if floating is float:
-                    convreg_gw_f32(isa, wide, &xp[n, c0, 0, 0], &offsets[t0], &gb[n, blk, 0], oh, ow,
-                                   sh * Wp, sw, &dwb[blk, t0, 0], nt)
-                else:
-                    convreg_gw_f64(isa, wide, &xp[n, c0, 0, 0], &offsets[t0], &gb[n, blk, 0], oh, ow,
-                                   sh * Wp, sw, &dwb[blk, t0, 0], nt)
+        team = omp_get_num_threads()
+        part = me if S > 1 else 0
+        while part < S:
+            if S > 1:
+                first, stop, n0, n1 = 0, tiles, N * part // S, N * (part + 1) // S
+            else:
+                first, stop, n0, n1 = tiles * me // team, tiles * (me + 1) // team, 0, N
+            for n in range(n0, n1):
+                for tile in range(first, stop):
+                    blk = tile // tiles_per_block
+                    t0 = (tile % tiles_per_block) * per_tile
+                    nt = min(per_tile, taps - t0)
+                    c0 = (blk // blocks_per_group) * Cg
+                    if floating is float:
+                        convreg_gw_f32(isa, wide, &xp[n, c0, 0, 0], &offsets[t0],
+                                       &gb[n, blk, 0], oh, ow, sh * Wp, sw,
+                                       &dwb[part, blk, t0, 0], nt)
+                    else:
+                        convreg_gw_f64(isa, wide, &xp[n, c0, 0, 0], &offsets[t0],
+                                       &gb[n, blk, 0], oh, ow, sh * Wp, sw,
+                                       &dwb[part, blk, t0, 0], nt)
+            part = part + team if S > 1 else S
 
 
 def place(const floating[:, :, ::1] x, floating[:, :, ::1] out, Py_ssize_t r0, Py_ssize_t c0,

@@ -68,11 +68,17 @@ GEMM_MIN_REDUCTION = 256
 #: channels in the forward pass, the input's in the input gradient, and sum
 #: into the output's in the weight gradient. They were the fastest forward
 #: algorithm from 4 output channels per group on (1.2-2.6x the best GEMM in
-#: benchmarks/crossover.py's table); for the gradients they win when those
-#: channels fill the vectors (16 and more per group, at most 25% of the
-#: lanes idle): 1.1-1.6x on the VGG, 1x1 and strided weight gradients,
-#: while LeNet's 6 input channels ran 1.4x slower than implicit GEMM.
+#: benchmarks/crossover.py's table); for the input gradient they win when
+#: the input's channels fill the vectors (16 and more per group, at most
+#: 25% of the lanes idle), while LeNet's 6 input channels ran 1.4x slower
+#: than implicit GEMM.
 BLOCKED_MIN_CHANNELS = 16
+#: The blocked weight gradient does ``O/groups x C/groups x kh x kw``
+#: multiply-adds per output pixel of a group; from this many on it beat
+#: GEMM (LeNet's first layer, 150: 1.4x), below it (72 and less: 3x3
+#: kernels over 1-4 channels, depthwise layers) the per-pixel overhead made
+#: it up to 2.3x slower.
+BLOCKED_MIN_PIXEL_WORK = 128
 #: Implicit GEMM runs one GEMM per tap whose inner dimensions are the
 #: channels per group; below this many, the unfolded im2col GEMM is faster.
 IMPLICIT_MIN_CHANNELS = 6
@@ -112,17 +118,20 @@ def _pad(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     return _shifted(x, (x.shape[-2] + pt + pb, x.shape[-1] + pl + pr), (pt, pl))
 
 
-def _shifted(a: np.ndarray, hw: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
+def _shifted(a: np.ndarray, hw: tuple[int, int], offset: tuple[int, int],
+             threads: int | None = None) -> np.ndarray:
     """``a`` (..., h, w) at ``offset`` (either may be negative) in zero ``hw`` planes, clipped.
 
     One parallel pass over the result (``_conv.place``): ``np.pad`` and
     ``zeros`` + assignment took 13% of a VGG layer's forward pass on one
-    thread while the kernel used two.
+    thread while the kernel used two. Before BLAS calls pass ``threads=1``:
+    an OpenMP team still spinning when OpenBLAS's threads start slowed the
+    1x1 layer's implicit-GEMM input gradient 16x (see the module docstring).
     """
     out = np.empty(a.shape[:-2] + tuple(hw), dtype=a.dtype)
     if out.size:
         _conv.place(a.reshape(-1, *a.shape[-2:]), out.reshape(-1, *hw), *offset,
-                    _threads(out.size))
+                    _threads(out.size) if threads is None else threads)
     return out
 
 
@@ -202,7 +211,7 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
     2. the forward pass of a 1x1 kernel at stride 1 without padding: its
        input is its column matrix, one GEMM per batch slice;
     3. the channel-blocked direct kernels: every other forward pass; the
-       weight gradient when the output channels fill their vectors; the
+       weight gradient from ``BLOCKED_MIN_PIXEL_WORK`` products per pixel; the
        input gradient at stride 1 (a forward convolution with in and out
        swapped) when the input channels do, except for a 1x1 kernel, whose
        input gradient is one plain GEMM. Keeping a layer's three ops on
@@ -226,7 +235,7 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
     if op == "conv2d_grad_input":
         if not one_by_one and _fills_vectors(Cg):
             return "blocked"
-    elif _fills_vectors(Og):
+    elif Og * Cg * kh * kw >= BLOCKED_MIN_PIXEL_WORK:
         return "blocked"
     thin = x_shape[1] == 1 if op == "conv2d_grad_weight" else min(Og, Cg) < IMPLICIT_MIN_CHANNELS
     if stride1 and not thin and _fits_blas(x_shape, padding):
@@ -291,10 +300,15 @@ def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shap
     c, a, b = np.meshgrid(np.arange(Cg), np.arange(kh), np.arange(kw), indexing="ij")
     offsets = np.ascontiguousarray(
         (c * Hp * Wp + a * dilation[0] * Wp + b * dilation[1]).ravel(), dtype=np.intp)
-    dwb = np.zeros((groups * per_group, Cg * kh * kw, ob), dtype=xp.dtype)
-    _conv.conv2d_grad_weight_oc_blocked(xp, gb, offsets, dwb, oh, ow, *stride, per_group,
-                                        _threads(grad_output.size * Cg * kh * kw))
-    dw = dwb.reshape(groups, per_group, Cg * kh * kw, ob).transpose(0, 1, 3, 2)
+    taps, blocks = Cg * kh * kw, groups * per_group
+    threads = _threads(grad_output.size * taps)
+    tiles = blocks * -(-taps // _conv.gw_taps_per_tile(ob == 2 * lanes))
+    # Too few tiles to share: split the images instead, one partial sum each.
+    parts = threads if tiles < 2 * threads and N >= threads else 1
+    dwb = np.zeros((parts, blocks, taps, ob), dtype=xp.dtype)
+    _conv.conv2d_grad_weight_oc_blocked(xp, gb, offsets, dwb, oh, ow, *stride, per_group, threads)
+    dwb = dwb.sum(axis=0) if parts > 1 else dwb[0]
+    dw = dwb.reshape(groups, per_group, taps, ob).transpose(0, 1, 3, 2)
     dw = dw.reshape(groups, per_group * ob, Cg, kh, kw)[:, :Og]
     return np.ascontiguousarray(dw.reshape(weight_shape))
 
@@ -356,7 +370,7 @@ def _grid_hw(x_shape: tuple[int, ...], padding: tuple[int, int, int, int]) -> tu
 
 def _padded(a: np.ndarray, pads: tuple[int, int, int, int], grid_hw: tuple[int, int]) -> np.ndarray:
     """``a`` (N, C, h, w) at offset ``(top, left)`` of zero ``Hp x Wp`` grids, as ``(N, C, Hp*Wp)``."""
-    return _shifted(a, grid_hw, (pads[0], pads[2])).reshape(*a.shape[:2], -1)
+    return _shifted(a, grid_hw, (pads[0], pads[2]), threads=1).reshape(*a.shape[:2], -1)
 
 
 def _corner(grid: np.ndarray, grid_hw: tuple[int, int], corner) -> np.ndarray:
