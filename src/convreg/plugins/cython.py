@@ -208,32 +208,29 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
 
     1. few output channels per group (or, for the weight gradient, a short
        reduction): the plain direct loops;
-    2. the forward pass of a 1x1 kernel at stride 1 without padding: its
-       input is its column matrix, one GEMM per batch slice;
-    3. the channel-blocked direct kernels: every other forward pass; the
-       weight gradient from ``BLOCKED_MIN_PIXEL_WORK`` products per pixel; the
-       input gradient at stride 1 (a forward convolution with in and out
-       swapped) when the input channels do, except for a 1x1 kernel, whose
-       input gradient is one plain GEMM. Keeping a layer's three ops on
-       the OpenMP kernels also keeps a training step from alternating
-       OpenMP and BLAS threads (see the module docstring);
-    4. at stride 1, implicit GEMM, if the per-tap GEMMs are not too thin
+    2. the channel-blocked direct kernels: every other forward pass; the
+       weight gradient from ``BLOCKED_MIN_PIXEL_WORK`` products per pixel;
+       the input gradient (a forward convolution with in and out swapped,
+       per stride phase) when the input channels fill the vectors. Keeping
+       a layer's three ops on the OpenMP kernels also keeps a training step
+       from alternating OpenMP and BLAS threads (module docstring): the 1x1
+       layer's step took 6.6x the sum of its ops while its forward pass and
+       input gradient were GEMMs (each a little faster alone, 1.1x and
+       1.5x) and its weight gradient was not;
+    3. at stride 1, implicit GEMM, if the per-tap GEMMs are not too thin
        (the weight gradient's reduces over pixels, so it only needs more
        than one input channel);
-    5. otherwise im2col + GEMM.
+    4. otherwise im2col + GEMM.
     """
     O, Cg, kh, kw = w_shape
     Og = O // groups
     if not use_gemm(op, Og, x_shape[0], out_hw):
         return "direct"
     stride1 = stride == (1, 1)
-    one_by_one = (kh, kw) == (1, 1)
     if op == "conv2d":
-        if one_by_one and stride1 and not any(padding):
-            return "im2col"
         return "blocked"
     if op == "conv2d_grad_input":
-        if not one_by_one and _fills_vectors(Cg):
+        if _fills_vectors(Cg):
             return "blocked"
     elif Og * Cg * kh * kw >= BLOCKED_MIN_PIXEL_WORK:
         return "blocked"

@@ -1,0 +1,90 @@
+"""A layer's whole training step (forward, input and weight gradients) against its three ops.
+
+    python benchmarks/training_step.py [--repeats 9]
+
+``python -m convreg bench`` times each op alone, over and over. A training
+step runs the three back to back, and there a backend that switches thread
+pools between ops (an OpenMP team, then OpenBLAS's threads) pays for the
+spinning threads of one pool stealing the cores of the other: before the
+cython backend kept whole layers on its OpenMP kernels, a step of the
+strided layer cost 1.6-2x the sum of its ops. This script reports, for the
+benchmark's layers, the median over ``repeats`` interleaved rounds of the
+step, the sum of its ops timed alone, their ratio (1.0: no switching cost)
+and PyTorch's step (``conv2d`` + ``backward``) when PyTorch is installed,
+at the thread count ``convreg.get_num_threads()`` gives (PyTorch set to the
+same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from typing import Any, Callable
+
+import numpy as np
+
+import convreg
+from convreg.bench import CASES, measure
+
+
+def _steps(case, x, w, g) -> dict[str, Callable[[], Any]]:
+    kw = dict(stride=case.stride, padding=case.padding)
+    ops = {
+        "forward": lambda: convreg.conv2d(x, w, **kw),
+        "grad_input": lambda: convreg.conv2d_grad_input(g, w, x.shape, **kw),
+        "grad_weight": lambda: convreg.conv2d_grad_weight(x, g, w.shape, **kw),
+    }
+
+    def step() -> None:
+        for op in ops.values():
+            op()
+
+    return {**ops, "step": step}
+
+
+def _torch_step(case, x, w, g) -> Callable[[], Any] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(convreg.get_num_threads())
+    xt = torch.from_numpy(x).requires_grad_()
+    wt = torch.from_numpy(w).requires_grad_()
+    gt = torch.from_numpy(g)
+
+    def step() -> None:
+        torch.nn.functional.conv2d(xt, wt, stride=case.stride, padding=case.padding).backward(gt)
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=9)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"threads: {convreg.get_num_threads()}, float32, milliseconds, median of "
+          f"{args.repeats} interleaved rounds\n")
+    print("| layer | step | sum of its ops alone | step / sum | torch step |")
+    print("|---|---|---|---|---|")
+    for case in (c for c in CASES if c.kind == "layer"):
+        x = rng.standard_normal(case.x).astype(np.float32)
+        w = rng.standard_normal(case.w).astype(np.float32)
+        g = np.ones_like(convreg.conv2d(x, w, stride=case.stride, padding=case.padding))
+        calls = _steps(case, x, w, g)
+        torch_step = _torch_step(case, x, w, g)
+        if torch_step is not None:
+            calls["torch"] = torch_step
+        times: dict[str, list[float]] = {name: [] for name in calls}
+        for _ in range(args.repeats):
+            for name, call in calls.items():
+                times[name].append(measure(call, repeats=1, min_time=0.05) * 1e3)
+        med = {name: statistics.median(t) for name, t in times.items()}
+        parts = med["forward"] + med["grad_input"] + med["grad_weight"]
+        torch_cell = f"{med['torch']:.2f}" if "torch" in med else "-"
+        print(f"| {case.name} | {med['step']:.2f} | {parts:.2f} | {med['step'] / parts:.2f} | "
+              f"{torch_cell} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
