@@ -113,3 +113,22 @@ def test_conformance_kit_on_the_gpu():
     X = cupy.arange(9.0).reshape(3, 3)
     assert isinstance(convreg.corr2d(X, cupy.asarray([[0.0, 1.0], [2.0, 3.0]])), cupy.ndarray)
     assert convreg.get_backend("corr2d", cupy.ndarray) == "cupy"
+
+
+GPU_BENCHMARK = pathlib.Path(__file__).parents[1] / "benchmarks" / "gpu.py"
+
+
+@pytest.mark.skipif(next(b for b in convreg.backends() if b.name == "cupy").available,
+                    reason="a GPU is here: run benchmarks/gpu.py itself and record it")
+def test_the_gpu_benchmark_refuses_without_a_gpu_and_says_why():
+    """Where no GPU is usable the benchmark times nothing, writes nothing and exits 2
+    with the reason (so no GPU figure can come from a machine without one)."""
+    import sys
+
+    out = subprocess.run([sys.executable, str(GPU_BENCHMARK)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2, out
+    assert out.stdout == ""
+    assert "needs CuPy and a CUDA device" in out.stderr
+    reason = next(b for b in convreg.backends() if b.name == "cupy").reason
+    assert "CuPy does not import" in out.stderr or reason in out.stderr
