@@ -150,76 +150,38 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
         }                                                                                \
     }
 
-/* Tile widths (pixels) of one-vector ("narrow") and two-vector ("wide")
- * blocks: as many accumulators as the registers hold, 12-14 of 32 zmm with
- * AVX-512, 12 of 16 ymm with AVX2 (a 64-byte vector is two), 8 of 16 xmm on
- * the baseline. */
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_base_1, , float, convreg_vf32, 1)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_base_1, , float,
-                      convreg_oc_tile_f32_base_1, 4)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_base_2, , float, convreg_vf32, 2)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_base_2, , float,
-                      convreg_oc_tile_f32_base_2, 2)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_base_1, , double, convreg_vf64, 1)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_base_1, , double,
-                      convreg_oc_tile_f64_base_1, 4)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_base_2, , double, convreg_vf64, 2)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_base_2, , double,
-                      convreg_oc_tile_f64_base_2, 2)
+/* One ISA's forward kernels: both dtypes, one- and two-vector blocks, with
+ * tiles of JB1 and JB2 pixels: as many accumulators as the registers hold,
+ * 12-14 of 32 zmm with AVX-512, 12 of 16 ymm with AVX2 (a 64-byte vector is
+ * two), 8 of 16 xmm on the baseline. */
+#define CONVREG_OC_FAMILY(ISA, ATTR, JB1, JB2)                                           \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_1_##ISA, ATTR, float, convreg_vf32, 1)    \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_2_##ISA, ATTR, float, convreg_vf32, 2)    \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_1_##ISA, ATTR, double, convreg_vf64, 1)   \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_2_##ISA, ATTR, double, convreg_vf64, 2)   \
+    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_1_##ISA, ATTR, float, convreg_oc_tile_f32_1_##ISA, JB1) \
+    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_2_##ISA, ATTR, float, convreg_oc_tile_f32_2_##ISA, JB2) \
+    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_1_##ISA, ATTR, double, convreg_oc_tile_f64_1_##ISA, JB1) \
+    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_2_##ISA, ATTR, double, convreg_oc_tile_f64_2_##ISA, JB2)
+
+CONVREG_OC_FAMILY(base, , 4, 2)
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx2_1, CONVREG_AVX2, float, convreg_vf32, 1)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx2_1, CONVREG_AVX2, float,
-                      convreg_oc_tile_f32_avx2_1, 6)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx2_2, CONVREG_AVX2, float, convreg_vf32, 2)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx2_2, CONVREG_AVX2, float,
-                      convreg_oc_tile_f32_avx2_2, 3)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx2_1, CONVREG_AVX2, double, convreg_vf64, 1)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx2_1, CONVREG_AVX2, double,
-                      convreg_oc_tile_f64_avx2_1, 6)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx2_2, CONVREG_AVX2, double, convreg_vf64, 2)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx2_2, CONVREG_AVX2, double,
-                      convreg_oc_tile_f64_avx2_2, 3)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx512_1, CONVREG_AVX512, float, convreg_vf32, 1)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx512_1, CONVREG_AVX512, float,
-                      convreg_oc_tile_f32_avx512_1, 12)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_avx512_2, CONVREG_AVX512, float, convreg_vf32, 2)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_avx512_2, CONVREG_AVX512, float,
-                      convreg_oc_tile_f32_avx512_2, 7)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx512_1, CONVREG_AVX512, double, convreg_vf64, 1)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512_1, CONVREG_AVX512, double,
-                      convreg_oc_tile_f64_avx512_1, 12)
-CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_avx512_2, CONVREG_AVX512, double, convreg_vf64, 2)
-CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_avx512_2, CONVREG_AVX512, double,
-                      convreg_oc_tile_f64_avx512_2, 7)
+CONVREG_OC_FAMILY(avx2, CONVREG_AVX2, 6, 3)
+CONVREG_OC_FAMILY(avx512, CONVREG_AVX512, 12, 7)
 #endif
 
 /* The forward row for the CPU's ISA and the block width (wide: two vectors). */
-#define CONVREG_OC_CALL(FN) FN(x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow)
-#define CONVREG_OC_PICK(SUFFIX, ISA)                                                     \
-    do {                                                                                 \
-        if (wide) CONVREG_OC_CALL(convreg_oc_row_##SUFFIX##_##ISA##_2);                  \
-        else CONVREG_OC_CALL(convreg_oc_row_##SUFFIX##_##ISA##_1);                       \
-    } while (0)
-#ifdef CONVREG_X86_DISPATCH
-#define CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
-    if (isa == CONVREG_ISA_AVX512) {                                                     \
-        CONVREG_OC_PICK(SUFFIX, avx512);                                                 \
-        return;                                                                          \
-    }                                                                                    \
-    if (isa == CONVREG_ISA_AVX2) {                                                       \
-        CONVREG_OC_PICK(SUFFIX, avx2);                                                   \
-        return;                                                                          \
-    }
-#else
-#define CONVREG_OC_ISA_SWITCH(SUFFIX) (void)isa;
-#endif
 #define CONVREG_DEFINE_OC_DISPATCH(NAME, T, SUFFIX)                                      \
     static void NAME(int isa, int wide, const T *x, ptrdiff_t plane, ptrdiff_t ldx,      \
                      ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
                      ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)        \
     {                                                                                    \
-        CONVREG_OC_ISA_SWITCH(SUFFIX)                                                    \
-        CONVREG_OC_PICK(SUFFIX, base);                                                   \
+        if (wide)                                                                        \
+            CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_2,                           \
+                             (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
+        else                                                                             \
+            CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_1,                           \
+                             (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
     }
 CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f32, float, f32)
 CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
@@ -300,31 +262,21 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
         }                                                                                \
     }
 
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_base_1, , float, convreg_vf32, 1)
-CONVREG_DEFINE_GW(convreg_gw_f32_base_1, , float, convreg_gw_tile_f32_base_1)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_base_2, , float, convreg_vf32, 2)
-CONVREG_DEFINE_GW(convreg_gw_f32_base_2, , float, convreg_gw_tile_f32_base_2)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_base_1, , double, convreg_vf64, 1)
-CONVREG_DEFINE_GW(convreg_gw_f64_base_1, , double, convreg_gw_tile_f64_base_1)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_base_2, , double, convreg_vf64, 2)
-CONVREG_DEFINE_GW(convreg_gw_f64_base_2, , double, convreg_gw_tile_f64_base_2)
+/* One ISA's weight-gradient kernels: both dtypes, one- and two-vector blocks. */
+#define CONVREG_GW_FAMILY(ISA, ATTR)                                                     \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_1_##ISA, ATTR, float, convreg_vf32, 1)    \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_2_##ISA, ATTR, float, convreg_vf32, 2)    \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_1_##ISA, ATTR, double, convreg_vf64, 1)   \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_2_##ISA, ATTR, double, convreg_vf64, 2)   \
+    CONVREG_DEFINE_GW(convreg_gw_f32_1_##ISA, ATTR, float, convreg_gw_tile_f32_1_##ISA)  \
+    CONVREG_DEFINE_GW(convreg_gw_f32_2_##ISA, ATTR, float, convreg_gw_tile_f32_2_##ISA)  \
+    CONVREG_DEFINE_GW(convreg_gw_f64_1_##ISA, ATTR, double, convreg_gw_tile_f64_1_##ISA) \
+    CONVREG_DEFINE_GW(convreg_gw_f64_2_##ISA, ATTR, double, convreg_gw_tile_f64_2_##ISA)
+
+CONVREG_GW_FAMILY(base, )
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx2_1, CONVREG_AVX2, float, convreg_vf32, 1)
-CONVREG_DEFINE_GW(convreg_gw_f32_avx2_1, CONVREG_AVX2, float, convreg_gw_tile_f32_avx2_1)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx2_2, CONVREG_AVX2, float, convreg_vf32, 2)
-CONVREG_DEFINE_GW(convreg_gw_f32_avx2_2, CONVREG_AVX2, float, convreg_gw_tile_f32_avx2_2)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx2_1, CONVREG_AVX2, double, convreg_vf64, 1)
-CONVREG_DEFINE_GW(convreg_gw_f64_avx2_1, CONVREG_AVX2, double, convreg_gw_tile_f64_avx2_1)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx2_2, CONVREG_AVX2, double, convreg_vf64, 2)
-CONVREG_DEFINE_GW(convreg_gw_f64_avx2_2, CONVREG_AVX2, double, convreg_gw_tile_f64_avx2_2)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx512_1, CONVREG_AVX512, float, convreg_vf32, 1)
-CONVREG_DEFINE_GW(convreg_gw_f32_avx512_1, CONVREG_AVX512, float, convreg_gw_tile_f32_avx512_1)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_avx512_2, CONVREG_AVX512, float, convreg_vf32, 2)
-CONVREG_DEFINE_GW(convreg_gw_f32_avx512_2, CONVREG_AVX512, float, convreg_gw_tile_f32_avx512_2)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx512_1, CONVREG_AVX512, double, convreg_vf64, 1)
-CONVREG_DEFINE_GW(convreg_gw_f64_avx512_1, CONVREG_AVX512, double, convreg_gw_tile_f64_avx512_1)
-CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_avx512_2, CONVREG_AVX512, double, convreg_vf64, 2)
-CONVREG_DEFINE_GW(convreg_gw_f64_avx512_2, CONVREG_AVX512, double, convreg_gw_tile_f64_avx512_2)
+CONVREG_GW_FAMILY(avx2, CONVREG_AVX2)
+CONVREG_GW_FAMILY(avx512, CONVREG_AVX512)
 #endif
 
 /* Taps per weight-gradient tile, by ISA and block width: as many sums as
@@ -336,32 +288,15 @@ static ptrdiff_t convreg_gw_taps(int isa, int wide)
     return wide ? 2 : 4;
 }
 
-#define CONVREG_GW_CALL(FN) FN(x, off, g, oh, ow, ldr, sw, dw, nt)
-#define CONVREG_GW_PICK(SUFFIX, ISA)                                                     \
-    do {                                                                                 \
-        if (wide) CONVREG_GW_CALL(convreg_gw_##SUFFIX##_##ISA##_2);                      \
-        else CONVREG_GW_CALL(convreg_gw_##SUFFIX##_##ISA##_1);                           \
-    } while (0)
-#ifdef CONVREG_X86_DISPATCH
-#define CONVREG_GW_ISA_SWITCH(SUFFIX)                                                    \
-    if (isa == CONVREG_ISA_AVX512) {                                                     \
-        CONVREG_GW_PICK(SUFFIX, avx512);                                                 \
-        return;                                                                          \
-    }                                                                                    \
-    if (isa == CONVREG_ISA_AVX2) {                                                       \
-        CONVREG_GW_PICK(SUFFIX, avx2);                                                   \
-        return;                                                                          \
-    }
-#else
-#define CONVREG_GW_ISA_SWITCH(SUFFIX) (void)isa;
-#endif
 #define CONVREG_DEFINE_GW_DISPATCH(NAME, T, SUFFIX)                                      \
     static void NAME(int isa, int wide, const T *x, const ptrdiff_t *off, const T *g,    \
                      ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw,     \
                      ptrdiff_t nt)                                                       \
     {                                                                                    \
-        CONVREG_GW_ISA_SWITCH(SUFFIX)                                                    \
-        CONVREG_GW_PICK(SUFFIX, base);                                                   \
+        if (wide)                                                                        \
+            CONVREG_DISPATCH(isa, convreg_gw_##SUFFIX##_2, (x, off, g, oh, ow, ldr, sw, dw, nt)); \
+        else                                                                             \
+            CONVREG_DISPATCH(isa, convreg_gw_##SUFFIX##_1, (x, off, g, oh, ow, ldr, sw, dw, nt)); \
     }
 CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f32, float, f32)
 CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f64, double, f64)

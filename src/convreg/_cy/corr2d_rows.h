@@ -144,25 +144,11 @@ static ptrdiff_t convreg_corr2d_rows_per_call(int isa)
     return isa == CONVREG_ISA_BASE ? CONVREG_ROWS_BASE : 4;
 }
 
-#ifdef CONVREG_X86_DISPATCH
-#define CONVREG_ROWS_ISA_SWITCH(SUFFIX)                                                  \
-    if (isa == CONVREG_ISA_AVX512) {                                                     \
-        convreg_corr2d_rows_##SUFFIX##_avx512(x, ldx, k, kh, kw, y, ldy, ow);            \
-        return;                                                                          \
-    }                                                                                    \
-    if (isa == CONVREG_ISA_AVX2) {                                                       \
-        convreg_corr2d_rows_##SUFFIX##_avx2(x, ldx, k, kh, kw, y, ldy, ow);              \
-        return;                                                                          \
-    }
-#else
-#define CONVREG_ROWS_ISA_SWITCH(SUFFIX) (void)isa;
-#endif
 #define CONVREG_DEFINE_ROWS_DISPATCH(NAME, T, SUFFIX)                                    \
     static void NAME(int isa, const T *x, ptrdiff_t ldx, const T *k, ptrdiff_t kh,       \
                      ptrdiff_t kw, T *y, ptrdiff_t ldy, ptrdiff_t ow)                    \
     {                                                                                    \
-        CONVREG_ROWS_ISA_SWITCH(SUFFIX)                                                  \
-        convreg_corr2d_rows_##SUFFIX##_base(x, ldx, k, kh, kw, y, ldy, ow);              \
+        CONVREG_DISPATCH(isa, convreg_corr2d_rows_##SUFFIX, (x, ldx, k, kh, kw, y, ldy, ow)); \
     }
 CONVREG_DEFINE_ROWS_DISPATCH(convreg_corr2d_rows_f32, float, f32)
 CONVREG_DEFINE_ROWS_DISPATCH(convreg_corr2d_rows_f64, double, f64)

@@ -2,10 +2,11 @@
  *
  * A kernel whose tile sizes depend on the register file (32 vector
  * registers with AVX-512, 16 with AVX2) is defined once per instruction set
- * with CONVREG_AVX512 / CONVREG_AVX2 and picked per call by convreg_isa(),
- * so a portable wheel still runs the widest vectors the machine has.
- * (Kernels whose code is the same on every ISA use GCC's target_clones
- * instead: corr2d_rows.h's one-row loop.)
+ * with CONVREG_AVX512 / CONVREG_AVX2, as PREFIX_avx512, PREFIX_avx2 and
+ * PREFIX_base, and called through CONVREG_DISPATCH with convreg_isa()'s
+ * answer, so a portable wheel still runs the widest vectors the machine
+ * has. (Kernels whose code is the same on every ISA use GCC's
+ * target_clones instead: corr2d_rows.h's one-row loop.)
  *
  * Helpers that such a kernel inlines must carry the same target attribute:
  * GCC refuses to inline across targets.
@@ -37,5 +38,21 @@ static int convreg_isa(void)
 #endif
     return CONVREG_ISA_BASE;
 }
+
+/* Call PREFIX_avx512, PREFIX_avx2 or PREFIX_base with the parenthesized
+ * ARGS, as isa says: the one dispatch every per-ISA kernel family uses. */
+#ifdef CONVREG_X86_DISPATCH
+#define CONVREG_DISPATCH(isa, PREFIX, ARGS)                                              \
+    do {                                                                                 \
+        if ((isa) == CONVREG_ISA_AVX512)                                                 \
+            PREFIX##_avx512 ARGS;                                                        \
+        else if ((isa) == CONVREG_ISA_AVX2)                                              \
+            PREFIX##_avx2 ARGS;                                                          \
+        else                                                                             \
+            PREFIX##_base ARGS;                                                          \
+    } while (0)
+#else
+#define CONVREG_DISPATCH(isa, PREFIX, ARGS) PREFIX##_base ARGS
+#endif
 
 #endif
