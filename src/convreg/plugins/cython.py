@@ -128,6 +128,8 @@ def _shifted(a: np.ndarray, hw: tuple[int, int], offset: tuple[int, int],
     an OpenMP team still spinning when OpenBLAS's threads start slowed the
     1x1 layer's implicit-GEMM input gradient 16x (see the module docstring).
     """
+    if tuple(offset) == (0, 0) and tuple(hw) == a.shape[-2:]:
+        return a  # already in place; callers only read the result
     out = np.empty(a.shape[:-2] + tuple(hw), dtype=a.dtype)
     if out.size:
         _conv.place(a.reshape(-1, *a.shape[-2:]), out.reshape(-1, *hw), *offset,
@@ -342,8 +344,8 @@ def _oc_blocked_grad_input(grad_output, weight, input_shape, stride, padding, di
     N, C, H, W = input_shape
     O, Cg, kh, kw = weight.shape
     swapped = weight.reshape(groups, O // groups, Cg, kh, kw).transpose(0, 2, 1, 3, 4)
-    dx = np.zeros(input_shape, dtype=grad_output.dtype)
     (sh, sw), (dh, dw), (pt, pl) = stride, dilation, (padding[0], padding[2])
+    dx = np.zeros(input_shape, dtype=grad_output.dtype)  # phases no tap reaches stay 0
     for r in range(sh):
         rows, nr, qr, step_r = _phase_taps(kh, sh, dh, r)
         u0, u1 = max(0, -(-(pt - r) // sh)), -(-(pt + H - r) // sh)
@@ -357,6 +359,8 @@ def _oc_blocked_grad_input(grad_output, weight, input_shape, stride, padding, di
             gp = _shifted(grad_output, (hw[0] + reach[0], hw[1] + reach[1]),
                           (qr - u0, qc - v0))
             part = _oc_blocked(gp, swapped[:, :, :, rows, cols], hw, (1, 1), (step_r, step_c))
+            if (sh, sw) == (1, 1):
+                return part  # the one phase is the whole input gradient
             dx[:, :, r + sh * u0 - pt::sh, c + sw * v0 - pl::sw] = part
     return dx
 
