@@ -27,13 +27,24 @@ Algorithms (chosen in :func:`algorithm`, the one place the choice is made):
   issue 3187 describes the same clash), more than a parallel unfold gains on
   a memory-bound copy.
 
-Memory: besides its output, an op allocates at most one workspace: the
-zero-padded input for the direct loops (the input's size plus its border;
-for the blocked kernel's input gradient, the zero-extended output gradient),
-or one column buffer of at most ``WORKSPACE_BYTES`` (32 MiB; more only when
-a single image's ``C * kh * kw * H_out * W_out`` columns exceed it), reused
-for every batch slice, plus, for the weight gradient, the per-image
-products of one slice (``images x O/groups x C/groups*kh*kw``).
+Memory: besides its output, an op allocates one workspace of about the
+size of its largest operand, never a column matrix of all patches:
+
+* direct and blocked loops: the zero-padded input (the input plus its
+  border; none without padding); the blocked kernels add their weights
+  laid out by channel block (the weights' size, the last block of a group
+  padded) and one output row per thread; the blocked weight gradient adds
+  the output gradient laid out channels-last (its size, padded to whole
+  blocks) and, when it splits the images over threads, one weight-sized
+  partial sum per thread; the blocked input gradient instead zero-extends
+  the output gradient by the kernel's reach, and at stride > 1 holds one
+  stride phase's share of the input gradient at a time;
+* implicit GEMM: the input and the result on the padded grid (``N x C x
+  Hp x Wp`` and ``N x O x Hp x Wp``);
+* im2col: one column buffer of at most ``WORKSPACE_BYTES`` (32 MiB; more
+  only when a single image's ``C * kh * kw * H_out * W_out`` columns exceed
+  it), reused for every batch slice, plus, for the weight gradient, the
+  per-image products of one slice (``images x O/groups x C/groups*kh*kw``).
 """
 
 from __future__ import annotations
