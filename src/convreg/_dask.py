@@ -49,7 +49,11 @@ def _one_thread(block: Any) -> Any:
 
 def is_dask(*objs: Any) -> bool:
     """True when any argument is a dask collection (checked by type, without importing dask)."""
-    return any(type(o).__module__.partition(".")[0] == "dask" for o in objs)
+    for o in objs:  # a loop, not any(genexpr): this runs on every call, tiny ones too
+        if type(o) is not np.ndarray and o is not None \
+                and type(o).__module__.partition(".")[0] == "dask":
+            return True
+    return False
 
 
 def _da() -> Any:

@@ -114,7 +114,7 @@ def _memory_limit() -> int:
 
 def check_output(shape: tuple[int, ...], dtype: np.dtype, what: str) -> None:
     """Refuse an empty or absurdly large output before anything is allocated."""
-    if any(n < 1 for n in shape[-2:]):
+    if shape[-2] < 1 or shape[-1] < 1:
         raise ValueError(f"{what}: the output would have shape {shape}; the window does not fit")
     nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if nbytes > (1 << 30) and nbytes > _memory_limit():
