@@ -41,6 +41,23 @@ def forced(how: str, workspace: int):
         cython.algorithm, cython.WORKSPACE_BYTES = saved
 
 
+ISA_LEVELS = cython._conv.isa_levels() if cython._IMPORT_ERROR is None else [0]
+ISA_NAMES = {0: "baseline", 1: "avx2", 2: "avx512"}
+
+
+@contextlib.contextmanager
+def isa_capped(level: int):
+    """Run the kernels as on a CPU with at most ISA ``level``: each per-ISA variant
+    (tile sizes differ by register file) is then exercised on this machine."""
+    cython._conv.cap_isa(level)
+    cython._corr2d.cap_isa(level)
+    try:
+        yield
+    finally:
+        cython._conv.cap_isa(None)
+        cython._corr2d.cap_isa(None)
+
+
 def _scale(*arrays):
     return float(np.prod([np.abs(a).max(initial=0.0) for a in arrays]))
 
@@ -123,14 +140,15 @@ def test_the_algorithm_for_a_layer(op, x_shape, w_shape, stride, padding, expect
     assert cython.algorithm(op, x_shape, w_shape, out_hw, stride, padding, groups) == expected
 
 
+@pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
 @given(dtype=st.sampled_from([np.float32, np.float64]),
        og=st.sampled_from([1, 7, 8, 9, 16, 17, 33]), cg=st.integers(1, 5), groups=st.integers(1, 2),
        k=st.tuples(st.integers(1, 5), st.integers(1, 5)), stride=st.tuples(st.integers(1, 3),
                                                                            st.integers(1, 3)),
        dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), padding=st.integers(0, 2),
        width=st.integers(0, 40), data=st.data())
-def test_the_blocked_kernel_on_wide_layers(dtype, og, cg, groups, k, stride, dilation, padding,
-                                           width, data):
+def test_the_blocked_kernel_on_wide_layers(isa, dtype, og, cg, groups, k, stride, dilation,
+                                           padding, width, data):
     """Several vector blocks of output channels per group (16 floats or 8 doubles a
     block), full tiles of 12 pixels or taps and every narrower one, every stride
     phase of the input gradient: the three ops against the reference."""
@@ -142,7 +160,7 @@ def test_the_blocked_kernel_on_wide_layers(dtype, og, cg, groups, k, stride, dil
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     want = convreg.conv2d(x.astype(np.float64), w.astype(np.float64), backend="reference", **kw)
     g = rng.standard_normal(want.shape).astype(dtype)
-    with forced("blocked", cython.WORKSPACE_BYTES):
+    with forced("blocked", cython.WORKSPACE_BYTES), isa_capped(isa):
         y = convreg.conv2d(x, w, backend="cython", **kw)
         dx = convreg.conv2d_grad_input(g, w, x.shape, backend="cython", **kw)
         dw = convreg.conv2d_grad_weight(x, g, w.shape, backend="cython", **kw)
@@ -155,21 +173,23 @@ def test_the_blocked_kernel_on_wide_layers(dtype, og, cg, groups, k, stride, dil
     assert_close(dw, want_dw, dtype=dtype, scale=_scale(g, x), terms=g[:, 0].size)
 
 
+@pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
 @given(dtype=st.sampled_from([np.float32, np.float64]), kh=st.integers(1, 7),
        kw=st.integers(1, 7), rows=st.integers(0, 13), cols=st.integers(0, 100),
        mode=st.sampled_from(["valid", "same", "full"]), data=st.data())
-def test_corr2d_in_bands_of_rows(dtype, kh, kw, rows, cols, mode, data):
-    """Single-image correlation runs in bands of 4 output rows x 32 floats (16 doubles)
-    with the leftover rows and columns one row at a time: every split of an image
-    against SciPy."""
+def test_corr2d_in_bands_of_rows(isa, dtype, kh, kw, rows, cols, mode, data):
+    """Single-image correlation runs in bands of output rows (4 x 32 floats or 16
+    doubles with AVX-512) with the leftover rows and columns one row at a time: every
+    split of an image, on every ISA variant, against SciPy."""
     signal = pytest.importorskip("scipy.signal")
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     X = rng.standard_normal((kh + rows, kw + cols)).astype(dtype)
     K = rng.standard_normal((kh, kw)).astype(dtype)
-    got = convreg.corr2d(X, K, mode=mode, backend="cython")
+    with isa_capped(isa):
+        got = convreg.corr2d(X, K, mode=mode, backend="cython")
+        conv = convreg.convolve2d(X, K, mode=mode, backend="cython")
     want = signal.correlate2d(X.astype(np.float64), K.astype(np.float64), mode=mode)
     assert_close(got, want, dtype=dtype, scale=_scale(X, K), terms=K.size)
-    conv = convreg.convolve2d(X, K, mode=mode, backend="cython")
     want = signal.convolve2d(X.astype(np.float64), K.astype(np.float64), mode=mode)
     assert_close(conv, want, dtype=dtype, scale=_scale(X, K), terms=K.size)
 
@@ -191,10 +211,11 @@ def test_placing_planes_with_any_offset(dtype, planes, h, w, out_h, out_w, r0, c
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
 @pytest.mark.parametrize("threads", [2, 3])
 @given(dtype=st.sampled_from([np.float32, np.float64]), n=st.integers(1, 5),
        og=st.integers(1, 20), cg=st.integers(1, 3), k=st.integers(1, 5), data=st.data())
-def test_the_blocked_weight_gradient_split_over_images(threads, dtype, n, og, cg, k, data):
+def test_the_blocked_weight_gradient_split_over_images(isa, threads, dtype, n, og, cg, k, data):
     """With fewer tiles of taps than threads to share, the blocked weight gradient
     splits the images over per-thread partial sums instead: every thread count and
     batch size, against the reference (parallel even on tiny shapes here)."""
@@ -208,9 +229,20 @@ def test_the_blocked_weight_gradient_split_over_images(threads, dtype, n, og, cg
     cython.PARALLEL_MIN_WORK = 0
     convreg.set_num_threads(threads)
     try:
-        with forced("blocked", cython.WORKSPACE_BYTES):
+        with forced("blocked", cython.WORKSPACE_BYTES), isa_capped(isa):
             got = convreg.conv2d_grad_weight(x, g, w_shape, backend="cython")
     finally:
         cython.PARALLEL_MIN_WORK = saved[0]
         convreg.set_num_threads(None)
     assert_close(got, want, dtype=dtype, scale=_scale(g, x), terms=g[:, 0].size)
+
+
+def test_an_isa_cap_never_raises_the_instruction_set():
+    """Capping above what the CPU has changes nothing (no illegal instruction)."""
+    top = max(ISA_LEVELS)
+    taps = cython._conv.gw_taps_per_tile(True)
+    with isa_capped(top + 5):
+        assert cython._conv.gw_taps_per_tile(True) == taps
+    with isa_capped(0):
+        assert cython._conv.gw_taps_per_tile(True) == 2  # the baseline's wide tile
+    assert cython._conv.gw_taps_per_tile(True) == taps

@@ -27,9 +27,9 @@
 #define CONVREG_ISA_AVX2 1
 #define CONVREG_ISA_BASE 0
 
-/* __builtin_cpu_supports reads a table libgcc fills before main, so calling
- * it from any thread is safe. */
-static int convreg_isa(void)
+/* The widest ISA this CPU runs. __builtin_cpu_supports reads a table libgcc
+ * fills before main, so calling it from any thread is safe. */
+static int convreg_isa_detected(void)
 {
 #ifdef CONVREG_X86_DISPATCH
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
@@ -37,6 +37,17 @@ static int convreg_isa(void)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CONVREG_ISA_AVX2;
 #endif
     return CONVREG_ISA_BASE;
+}
+
+/* A narrower ISA the tests ask for, so that every variant's code runs on
+ * the one machine CI has (-1: none). Per extension module: each includes
+ * this header. Never above the detected ISA. */
+static int convreg_isa_cap = -1;
+
+static int convreg_isa(void)
+{
+    const int isa = convreg_isa_detected();
+    return convreg_isa_cap >= 0 && convreg_isa_cap < isa ? convreg_isa_cap : isa;
 }
 
 /* Call PREFIX_avx512, PREFIX_avx2 or PREFIX_base with the parenthesized
