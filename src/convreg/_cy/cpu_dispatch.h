@@ -32,7 +32,10 @@
 static int convreg_isa_detected(void)
 {
 #ifdef CONVREG_X86_DISPATCH
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+    /* The AVX-512 variants are compiled for Skylake-AVX512, which adds BW, DQ
+     * and VL to F: a CPU without them (Xeon Phi) takes the AVX2 ones. */
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
         return CONVREG_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return CONVREG_ISA_AVX2;
 #endif
