@@ -21,6 +21,23 @@ def test_bench_command_prints_the_table():
     assert "NumPy" in out.stdout and "float32" in out.stdout
 
 
+def test_bench_times_only_the_backends_named():
+    out = subprocess.run(
+        [sys.executable, "-m", "convreg", "bench", "--group", "chapter", "--threads", "1",
+         "--repeats", "1", "--min-time", "0.001", "--backend", "reference"],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "convreg:reference" in out.stdout and "convreg:cython" not in out.stdout
+    assert "x scipy.signal" in out.stdout  # the peers are still timed
+
+
+def test_bench_rejects_an_unknown_backend():
+    out = subprocess.run([sys.executable, "-m", "convreg", "bench", "--backend", "nosuch"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "no available backend named nosuch" in out.stderr
+    assert "reference" in out.stderr  # it lists what is available
+
+
 def test_bench_rejects_an_unknown_group():
     out = subprocess.run([sys.executable, "-m", "convreg", "bench", "--group", "nosuch"],
                          capture_output=True, text=True, timeout=60)

@@ -130,9 +130,9 @@ def _ours_layer(case: Case, x, w, g, backend: str) -> dict[str, Callable[[], Any
     }
 
 
-def _backends_for(case: Case) -> list[str]:
+def _backends_for(case: Case, only: Sequence[str] | None = None) -> list[str]:
     # The reference backend is the oracle, pure Python: timed on the chapter's case only.
-    names = [b.name for b in convreg.backends() if b.available]
+    names = [b.name for b in convreg.backends() if b.available and (not only or b.name in only)]
     return [n for n in names if n != "reference" or case.group == "chapter"]
 
 
@@ -146,7 +146,8 @@ def _set_threads(n: int) -> Any:
     return threadpoolctl.threadpool_limits(n)
 
 
-def _tasks(cases: Sequence[Case]) -> list[tuple[Case, str, str, Callable[[], Any]]]:
+def _tasks(cases: Sequence[Case], only: Sequence[str] | None = None,
+           ) -> list[tuple[Case, str, str, Callable[[], Any]]]:
     """Everything to time: (case, op, implementation name, thunk)."""
     rng = np.random.default_rng(0)
     tasks = []
@@ -155,13 +156,13 @@ def _tasks(cases: Sequence[Case]) -> list[tuple[Case, str, str, Callable[[], Any
         w = rng.standard_normal(case.w).astype(np.float32)
         if case.kind == "image":
             impls = {f"convreg:{b}": (lambda b=b, x=x, w=w: convreg.corr2d(x, w, backend=b))
-                     for b in _backends_for(case)}
+                     for b in _backends_for(case, only)}
             impls.update(_peers_image(x, w))
             tasks += [(case, "corr2d", name, fn) for name, fn in impls.items()]
             continue
         y_shape = convreg.conv2d(x[:1], w, stride=case.stride, padding=case.padding).shape
         g = rng.standard_normal((case.x[0],) + y_shape[1:]).astype(np.float32)
-        for b in _backends_for(case):
+        for b in _backends_for(case, only):
             for op, fn in _ours_layer(case, x, w, g, b).items():
                 tasks.append((case, op, f"convreg:{b}", fn))
         for peer, ops in _peers_layer(case, x, w, g).items():
@@ -189,11 +190,16 @@ class Row:
 
 
 def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
-        min_time: float = 0.05, progress: bool = True) -> list[Row]:
-    """Time every task at every thread count; returns one row per (case, op, threads)."""
+        min_time: float = 0.05, progress: bool = True,
+        backends: Sequence[str] | None = None) -> list[Row]:
+    """Time every task at every thread count; returns one row per (case, op, threads).
+
+    ``backends`` limits convreg's side to those backends (default: every
+    available one); the peers are always timed.
+    """
     from tqdm.auto import tqdm
 
-    tasks = _tasks(cases)
+    tasks = _tasks(cases, backends)
     threads = list(threads)
     rows: dict[tuple[str, str, int], Row] = {}
     with tqdm(total=len(tasks) * len(threads), desc="convreg bench", unit="timing",
@@ -280,12 +286,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only these case groups: " + ", ".join(sorted({c.group for c in CASES})))
     parser.add_argument("--repeats", type=int, default=5, help="runs per timing; the median is kept")
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per run at least")
+    parser.add_argument("--backend", action="append",
+                        help="time only these convreg backends (default: every available one; "
+                             "a slow plugin such as the example fft one can take minutes)")
     args = parser.parse_args(argv)
     cases = [c for c in CASES if not args.group or c.group in args.group]
     if not cases:
         parser.error(f"no case in groups {args.group}")
+    if args.backend:
+        usable = {b.name for b in convreg.backends() if b.available}
+        unknown = sorted(set(args.backend) - usable)
+        if unknown:
+            parser.error(f"no available backend named {', '.join(unknown)}; available: "
+                         f"{', '.join(sorted(usable))} (python -m convreg info says why others "
+                         "are not)")
     threads = [int(t) for t in args.threads.split(",")]
-    rows = run(cases, threads, repeats=args.repeats, min_time=args.min_time)
+    rows = run(cases, threads, repeats=args.repeats, min_time=args.min_time,
+               backends=args.backend)
     print(f"{environment()}\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, float32, "
           f"median of {args.repeats} runs of >= {args.min_time}s; x PEER = PEER's time / "
           "convreg's best backend's time (>1: convreg is faster); the chapter's case in "
