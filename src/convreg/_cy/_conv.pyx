@@ -26,9 +26,6 @@ cdef extern from *:
 cdef extern from "conv_oc_rows.h" nogil:
     const int CONVREG_OB_F32
     const int CONVREG_OB_F64
-    int convreg_isa()
-    int convreg_isa_detected()
-    int convreg_isa_cap
     void convreg_oc_row_f32(int isa, int wide, const float* x, Py_ssize_t plane, Py_ssize_t ldx,
                             Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw,
                             Py_ssize_t dh, Py_ssize_t dw, const float* w, float* y,
@@ -45,20 +42,8 @@ cdef extern from "conv_oc_rows.h" nogil:
                         Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ldr, Py_ssize_t sw, double* dw,
                         Py_ssize_t nt)
 
-def isa_levels():
-    """The instruction sets this module's kernels can run here, narrowest first:
-    0 baseline, 1 AVX2 + FMA, 2 AVX-512 (``cpu_dispatch.h``)."""
-    return list(range(convreg_isa_detected() + 1))
 
-
-def cap_isa(level):
-    """Run this module's kernels as if the CPU had at most ISA ``level`` (None: lift the cap).
-
-    For tests: every per-ISA variant's code then runs on one machine. A cap
-    above what the CPU has changes nothing.
-    """
-    global convreg_isa_cap
-    convreg_isa_cap = -1 if level is None else int(level)
+include "cpu_dispatch.pxi"
 
 
 #: Channels in one 64-byte vector, by dtype name: the output channels of a

@@ -14,9 +14,6 @@ cdef extern from "corr2d_rows.h" nogil:
                                 Py_ssize_t kw, float* y, Py_ssize_t ow)
     void convreg_corr2d_row_f64(const double* x, Py_ssize_t ldx, const double* k, Py_ssize_t kh,
                                 Py_ssize_t kw, double* y, Py_ssize_t ow)
-    int convreg_isa()
-    int convreg_isa_detected()
-    int convreg_isa_cap
     Py_ssize_t convreg_corr2d_rows_per_call(int isa)
     void convreg_corr2d_rows_f32(int isa, const float* x, Py_ssize_t ldx, const float* k,
                                  Py_ssize_t kh, Py_ssize_t kw, float* y, Py_ssize_t ldy,
@@ -26,20 +23,7 @@ cdef extern from "corr2d_rows.h" nogil:
                                  Py_ssize_t ow)
 
 
-def isa_levels():
-    """The instruction sets this module's kernels can run here, narrowest first:
-    0 baseline, 1 AVX2 + FMA, 2 AVX-512 (``cpu_dispatch.h``)."""
-    return list(range(convreg_isa_detected() + 1))
-
-
-def cap_isa(level):
-    """Run this module's kernels as if the CPU had at most ISA ``level`` (None: lift the cap).
-
-    For tests: every per-ISA variant's code then runs on one machine. A cap
-    above what the CPU has changes nothing.
-    """
-    global convreg_isa_cap
-    convreg_isa_cap = -1 if level is None else int(level)
+include "cpu_dispatch.pxi"
 
 
 def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
