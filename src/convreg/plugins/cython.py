@@ -67,9 +67,10 @@ else:
 
 __all__ = ["CythonBackend", "algorithm", "use_gemm", "WORKSPACE_BYTES"]
 
-#: Direct loops beat every GEMM formulation below this many output channels
-#: per group for the forward pass and the input gradient (depthwise
-#: convolutions lose 3-13x through GEMM; at 4 im2col + GEMM already wins).
+#: The plain direct loops beat the blocked kernels and every GEMM below this
+#: many output channels per group for the forward pass and the input
+#: gradient (depthwise convolutions lose 3-13x through GEMM; at 4 the
+#: blocked kernel and im2col + GEMM already win).
 GEMM_MIN_OUT_CHANNELS = 4
 #: The weight gradient's direct loop reduces over N * H_out * W_out with one
 #: thread per kernel plane; GEMM wins once that reduction is longer than this.
@@ -96,7 +97,7 @@ IMPLICIT_MIN_CHANNELS = 6
 
 
 def use_gemm(op: str, out_per_group: int, n: int, out_hw: tuple[int, int]) -> bool:
-    """Whether a layer op runs as some GEMM (else as the plain direct loops).
+    """Whether a layer op leaves the plain direct loops (for a blocked kernel or a GEMM).
 
     Thresholds measured on the 2-core benchmark machine with
     ``benchmarks/crossover.py`` (table in benchmarks/RESULTS.md).
