@@ -106,3 +106,25 @@ def test_kernels_release_the_gil(backend):
         count += 1
     worker.join()
     assert count > 10_000, f"only {count} iterations ran beside the kernel"
+
+
+@pytest.mark.parametrize("preset, expected", [
+    ({}, "10000"),
+    ({"GOMP_SPINCOUNT": "123"}, "123"),
+    ({"OMP_WAIT_POLICY": "passive"}, "unset"),
+])
+def test_the_openmp_spin_is_shortened_unless_the_user_chose(preset, expected):
+    """convreg._cy sets GOMP_SPINCOUNT before the OpenMP runtime loads, and leaves a
+    user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY alone."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(preset)
+    code = ("import os, convreg._cy._conv; "
+            "print(os.environ.get('GOMP_SPINCOUNT', 'unset'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == expected
