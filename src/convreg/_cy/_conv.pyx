@@ -10,7 +10,6 @@ gives every thread its own output elements, so no two threads write one.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.stdlib cimport abort, free, malloc
 from libc.string cimport memcpy, memset
 
 cdef extern from *:
@@ -53,8 +52,9 @@ OC_BLOCK = {"float32": CONVREG_OB_F32, "float64": CONVREG_OB_F64}
 
 
 def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :, ::1] wb,
-                      floating[:, :, :, ::1] y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh,
-                      Py_ssize_t dw, Py_ssize_t blocks_per_group, int num_threads):
+                      floating[:, :, :, ::1] y, floating[:, ::1] rows, Py_ssize_t sh,
+                      Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t blocks_per_group,
+                      int num_threads):
     """Direct convolution vectorized over blocks of output channels (``conv_oc_rows.h``).
 
     ``y[n, g*Og + q*OB + o, i, j] = sum_{c,a,b} wb[B, c, a, b, o] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``
@@ -64,10 +64,11 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     twice that (each group's ``Og`` channels padded with zero weights to
     whole blocks), ``y`` the output
     ``(N, O, oh, ow)``, overwritten. One task per output row of one block of
-    one image: the kernel fills a channels-last row in the thread's own
-    buffer (``ow * OB`` values), which is then written out channel by
-    channel as contiguous output rows: each task writes only its own row of
-    its own channels.
+    one image: the kernel fills a channels-last row in the thread's own row
+    of ``rows`` (``(num_threads, ow * OB)``, allocated by the caller, so no
+    allocation can fail without the GIL), which is then written out channel
+    by channel as contiguous output rows: each task writes only its own row
+    of its own channels.
     """
     cdef Py_ssize_t N = y.shape[0], O = y.shape[1], oh = y.shape[2], ow = y.shape[3]
     cdef Py_ssize_t Hp = xp.shape[2], Wp = xp.shape[3]
@@ -79,9 +80,7 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     cdef int wide = ob == 2 * <Py_ssize_t>(64 // sizeof(floating))  # two vectors a block
     cdef floating* row
     with nogil, parallel(num_threads=num_threads):
-        row = <floating*>malloc(ow * ob * sizeof(floating))
-        if row == NULL:
-            abort()
+        row = &rows[threadid(), 0]  # a team never has more threads than asked
         for p in prange(N * nb * oh, schedule="static"):
             n = p // (nb * oh)
             rest = p % (nb * oh)
@@ -99,7 +98,6 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
             for o in range(valid):
                 for j in range(ow):
                     y[n, o0 + o, i, j] = row[j * ob + o]
-        free(row)
 
 
 def gw_taps_per_tile(bint wide):

@@ -286,8 +286,9 @@ def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: tuple[int, int], stride,
     lanes = _conv.OC_BLOCK[wg.dtype.name]
     wb = _lanes_last(wg, lanes if Og <= lanes else 2 * lanes)  # wide blocks load less per FMA
     y = np.empty((xp.shape[0], groups * Og, *out_hw), dtype=xp.dtype)
-    _conv.conv2d_oc_blocked(xp, wb, y, *stride, *dilation, wb.shape[0] // groups,
-                            _threads(y.size * Cg * kh * kw))
+    threads = _threads(y.size * Cg * kh * kw)
+    rows = np.empty((threads, out_hw[1] * wb.shape[-1]), dtype=xp.dtype)  # one per thread
+    _conv.conv2d_oc_blocked(xp, wb, y, rows, *stride, *dilation, wb.shape[0] // groups, threads)
     return y
 
 
