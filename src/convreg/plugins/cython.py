@@ -152,7 +152,7 @@ def _shifted(a: np.ndarray, hw: tuple[int, int], offset: tuple[int, int],
 def _valid_corr2d(X: np.ndarray, K: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     """Cross-correlate ``K`` over ``X`` zero-padded by ``pads``."""
     X = _pad(X, pads)
-    Y = np.zeros((X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), dtype=X.dtype)
+    Y = np.empty((X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), dtype=X.dtype)
     _corr2d.corr2d_valid(X, K, Y, _threads(Y.size * K.size))
     return Y
 
@@ -271,6 +271,13 @@ def _lanes_last(a: np.ndarray, ob: int) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(G * per, *rest, ob)
 
 
+def _block_width(channels: int, dtype: np.dtype) -> int:
+    """Channels per block of the blocked kernels: one vector, or two where a group
+    has more channels than one holds (two load less per FMA; see conv_oc_rows.h)."""
+    lanes = _conv.OC_BLOCK[np.dtype(dtype).name]
+    return lanes if channels <= lanes else 2 * lanes
+
+
 def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: tuple[int, int], stride,
                 dilation) -> np.ndarray:
     """Direct convolution of the padded ``xp`` vectorized over output channels.
@@ -283,8 +290,7 @@ def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: tuple[int, int], stride,
     per thread.
     """
     groups, Og, Cg, kh, kw = wg.shape
-    lanes = _conv.OC_BLOCK[wg.dtype.name]
-    wb = _lanes_last(wg, lanes if Og <= lanes else 2 * lanes)  # wide blocks load less per FMA
+    wb = _lanes_last(wg, _block_width(Og, wg.dtype))
     y = np.empty((xp.shape[0], groups * Og, *out_hw), dtype=xp.dtype)
     threads = _threads(y.size * Cg * kh * kw)
     rows = np.empty((threads, out_hw[1] * wb.shape[-1]), dtype=xp.dtype)  # one per thread
@@ -303,8 +309,7 @@ def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shap
     N, _, oh, ow = grad_output.shape
     Hp, Wp = xp.shape[2:]
     Og = O // groups
-    lanes = _conv.OC_BLOCK[xp.dtype.name]
-    ob = lanes if Og <= lanes else 2 * lanes
+    ob = _block_width(Og, xp.dtype)
     per_group = -(-Og // ob)
     gb = np.empty((N * groups * per_group, oh * ow, ob), dtype=xp.dtype)
     _conv.lanes_last(grad_output.reshape(N * groups, Og, oh * ow), gb, _threads(gb.size))
@@ -314,7 +319,7 @@ def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shap
         (c * Hp * Wp + a * dilation[0] * Wp + b * dilation[1]).ravel(), dtype=np.intp)
     taps, blocks = Cg * kh * kw, groups * per_group
     threads = _threads(grad_output.size * taps)
-    tiles = blocks * -(-taps // _conv.gw_taps_per_tile(ob == 2 * lanes))
+    tiles = blocks * -(-taps // _conv.gw_taps_per_tile(ob > _conv.OC_BLOCK[xp.dtype.name]))
     # Too few tiles to share: split the images instead, one partial sum each.
     parts = threads if tiles < 2 * threads and N >= threads else 1
     dwb = np.zeros((parts, blocks, taps, ob), dtype=xp.dtype)
