@@ -225,14 +225,14 @@ def test_the_blocked_weight_gradient_split_over_images(isa, threads, dtype, n, o
     g = rng.standard_normal((n, og, 4, 5)).astype(dtype)
     want = convreg.conv2d_grad_weight(x.astype(np.float64), g.astype(np.float64), w_shape,
                                       backend="reference")
-    saved = cython.PARALLEL_MIN_WORK,
+    saved = cython.PARALLEL_MIN_WORK
     cython.PARALLEL_MIN_WORK = 0
     convreg.set_num_threads(threads)
     try:
         with forced("blocked", cython.WORKSPACE_BYTES), isa_capped(isa):
             got = convreg.conv2d_grad_weight(x, g, w_shape, backend="cython")
     finally:
-        cython.PARALLEL_MIN_WORK = saved[0]
+        cython.PARALLEL_MIN_WORK = saved
         convreg.set_num_threads(None)
     assert_close(got, want, dtype=dtype, scale=_scale(g, x), terms=g[:, 0].size)
 
