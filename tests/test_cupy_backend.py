@@ -1,19 +1,30 @@
-"""The cupy backend: its array-generic algorithms on the CPU (NumPy as the array module),
-its availability reasons, its CUDA source, and the conformance kit on a GPU when present."""
+"""The cupy backend without a GPU, as far as a CPU can take it, and on a GPU when present.
+
+- its array-generic algorithms with NumPy as the array module (``cupy-on-numpy``);
+- the backend class itself, its CUDA sources and their launch configuration,
+  with NumPy arrays and the CPU emulator of CUDA launches (``cupy-emulated``,
+  tests/cuda_emulator.py), also under AddressSanitizer;
+- its availability reasons, nvcc compiling its sources, and the benchmark's refusal;
+- the conformance kit on the real ``cupy`` backend where a device is usable.
+"""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import convreg
+import cuda_emulator
+from conftest import assert_close
 from convreg import registry
 from convreg.plugins import cupy as cupy_plugin
-from convreg.testing import check
+from convreg.testing import check, scale
 
 LOOPBACK = '''
 import numpy as np
@@ -46,6 +57,175 @@ def test_the_gpu_algorithms_pass_the_conformance_kit_on_the_cpu(make_plugin):
     failures = {r.op: r.failure for r in results if r.status != "pass"}
     assert not failures, failures
     assert {r.op for r in results} == set(registry.OPS)
+
+
+EMULATED = '''
+import numpy as np
+import cuda_emulator
+from convreg.hookspecs import hookimpl
+from convreg.plugins.cupy import CupyBackend
+
+class Emulated(CupyBackend):
+    """The cupy backend's own class, CUDA kernels included, on NumPy arrays and the CPU."""
+    name = "cupy-emulated"
+    priority = -10
+    array_types = (np.ndarray,)
+
+    def __init__(self):
+        super().__init__(cuda_emulator.nan_filled_numpy(), cuda_emulator.RawModule)
+
+    def available(self):
+        return True, "the cupy backend with its CUDA kernels emulated on the CPU"
+
+@hookimpl
+def convreg_backends():
+    return [Emulated()]
+'''
+
+needs_cxx = pytest.mark.skipif(cuda_emulator.compiler() is None,
+                               reason="no C++ compiler (g++ or $CXX) for the CUDA emulator")
+
+
+@pytest.fixture
+def emulated(make_plugin):
+    """The ``cupy-emulated`` backend object, registered as a plugin."""
+    make_plugin("emulateddist", EMULATED)
+    registry.load(reload=True)
+    return registry._registry.entries["cupy-emulated"].backend
+
+
+def _launches(backend, source):
+    return sum(k.launches for (s, _), k in backend._kernels.items() if s == source)
+
+
+@needs_cxx
+def test_the_gpu_backend_with_its_kernels_emulated_passes_the_conformance_kit(emulated):
+    results = check("cupy-emulated", max_examples=25)
+    failures = {r.op: r.failure for r in results if r.status != "pass"}
+    assert not failures, failures
+    assert {r.op for r in results} == set(registry.OPS)
+    # the kit reached both CUDA sources, not only the array-module fallbacks
+    assert _launches(emulated, "corr2d_tiled") > 0 and _launches(emulated, "conv2d_direct") > 0
+
+
+# x shape, weight shape, stride, padding, dilation, groups: each crosses an edge of the
+# direct kernel's tiling (partial tiles, a second channel block, groups, even 'same').
+DIRECT_LAYERS = [
+    ((2, 1, 28, 28), (6, 1, 5, 5), 1, 2, 1, 1),  # LeNet's first layer at batch 2
+    ((2, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1, 1),  # LeNet's second: two blocks of 8 outputs
+    ((1, 3, 33, 17), (9, 3, 3, 3), 2, 1, 1, 1),  # partial tiles, stride 2, 8 + 1 outputs
+    ((2, 6, 20, 21), (12, 2, 3, 3), (1, 2), (3, 1), 2, 3),  # groups, dilation, uneven stride
+    ((1, 4, 9, 40), (4, 1, 3, 4), 1, "same", 1, 4),  # depthwise; even kernel: asymmetric pad
+    ((3, 2, 5, 5), (2, 2, 5, 5), 1, 0, 1, 1),  # kernel the size of the input: one pixel
+]
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups", DIRECT_LAYERS)
+def test_the_direct_kernel_agrees_with_the_reference(emulated, dtype, x_shape, w_shape, stride,
+                                                     padding, dilation, groups):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    pair = (stride, stride) if isinstance(stride, int) else stride
+    dil = (dilation, dilation)
+    assert cupy_plugin.algorithm(x_shape, w_shape, pair, dil, x.itemsize) == "direct"
+    before = _launches(emulated, "conv2d_direct")
+    y = convreg.conv2d(x, w, b, backend="cupy-emulated", **args)
+    assert _launches(emulated, "conv2d_direct") == before + 1
+    expected = convreg.conv2d(x, w, b, backend="reference", **args)
+    assert_close(y, expected, dtype=dtype, scale=scale(x, w) + scale(b),
+                 terms=w[0].size + 1)
+
+
+@needs_cxx
+def test_batches_past_the_grid_limit_are_launched_in_slices(emulated, monkeypatch):
+    monkeypatch.setattr(cupy_plugin, "_GRID_YZ_LIMIT", 2)  # CUDA's is 65535 images
+    x = np.random.default_rng(1).standard_normal((5, 2, 6, 7))
+    w = np.random.default_rng(2).standard_normal((3, 2, 3, 3))
+    y = convreg.conv2d(x, w, padding=1, backend="cupy-emulated")
+    assert _launches(emulated, "conv2d_direct") == 3  # images 0-1, 2-3, 4
+    assert_close(y, convreg.conv2d(x, w, padding=1, backend="reference"), dtype=np.float64,
+                 scale=scale(x, w), terms=w[0].size)
+
+
+@needs_cxx
+@pytest.mark.parametrize("k, tiled", [(3, True), (40, True), (90, False)])
+def test_the_tiled_kernel_and_its_fallback_for_kernels_past_shared_memory(emulated, k, tiled):
+    """(16 + k - 1)^2 doubles must fit 48 KiB: k = 90 takes the array-module path."""
+    rng = np.random.default_rng(k)
+    X, K = rng.standard_normal((100, 70)), rng.standard_normal((k, k // 2 + 1))
+    for mode in ("valid", "full"):
+        if mode == "valid" and k > 70:
+            continue
+        Y = convreg.corr2d(X, K, mode=mode, backend="cupy-emulated")
+        assert_close(Y, convreg.corr2d(X, K, mode=mode, backend="cython"), dtype=np.float64,
+                     scale=scale(X, K), terms=K.size)
+    assert (_launches(emulated, "corr2d_tiled") > 0) == tiled
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, dilation, expected", [
+    ((256, 1, 28, 28), (6, 1, 5, 5), (1, 1), (1, 1), "direct"),  # LeNet
+    ((256, 6, 14, 14), (16, 6, 5, 5), (1, 1), (1, 1), "direct"),
+    ((64, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1), "im2col"),  # VGG
+    ((64, 256, 28, 28), (64, 256, 1, 1), (1, 1), (1, 1), "im2col"),  # 1x1
+    ((8, 3, 32, 32), (17, 3, 3, 3), (1, 1), (1, 1), "im2col"),  # 17 outputs per group
+    ((8, 57, 32, 32), (8, 57, 3, 3), (1, 1), (1, 1), "im2col"),  # 513 products per output
+    ((8, 64, 32, 32), (64, 1, 3, 3), (1, 1), (1, 1), "direct"),  # depthwise
+    ((1, 1, 900, 900), (1, 1, 3, 3), (1, 1), (100, 100), "im2col"),  # patch past 48 KiB
+    ((1, 1, 900, 900), (1, 1, 3, 3), (4, 4), (1, 1), "direct"),  # 64 x 64 x 4 B patch
+    ((1, 70000, 8, 8), (70000, 1, 3, 3), (1, 1), (1, 1), "im2col"),  # 70000 groups: grid.y
+])
+def test_the_algorithm_choice(x_shape, w_shape, stride, dilation, expected):
+    assert cupy_plugin.algorithm(x_shape, w_shape, stride, dilation, 4) == expected
+
+
+ASAN = subprocess.run(["g++", "-print-file-name=libasan.so"], capture_output=True,
+                      text=True).stdout.strip() if shutil.which("g++") else ""
+needs_asan = pytest.mark.skipif(not os.path.isabs(ASAN),
+                                reason="g++ has no AddressSanitizer runtime (libasan)")
+
+
+def _under_asan(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, LD_PRELOAD=ASAN, ASAN_OPTIONS="detect_leaks=0",
+               CONVREG_EXPECT_ASAN="1")
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env,
+                          cwd=pathlib.Path(__file__).parents[1], timeout=600)
+
+
+@needs_cxx
+@needs_asan
+def test_the_cuda_kernels_under_address_sanitizer():
+    """The emulated-kernel tests again, kernels and guards instrumented: any access out of
+    an array or past the shared memory asked aborts the run with ASan's report."""
+    out = _under_asan("-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                      "-k", "direct_kernel_agrees or slices or tiled_kernel_and")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-8000:]
+    assert " passed" in out.stdout and "skipped" not in out.stdout
+
+
+@needs_cxx
+@needs_asan
+def test_address_sanitizer_reports_a_kernel_that_reads_out_of_bounds():
+    script = (
+        "import numpy as np, sys; sys.path.insert(0, 'tests')\n"
+        "from cuda_emulator import RawModule, under_asan\n"
+        "assert under_asan()\n"
+        "m = RawModule(code='__global__ void f(const float* a, float* b) "
+        "{ b[threadIdx.x] = a[threadIdx.x + 1]; }', name_expressions=('f',))\n"
+        "m.get_function('f')((1,), (4,), (np.ones(4, np.float32), np.ones(4, np.float32)))\n")
+    out = _under_asan("-c", script)
+    assert out.returncode != 0 and "AddressSanitizer" in out.stderr, out.stderr[-4000:]
+    assert "kernel.cu:1" in out.stderr  # the report points at the kernel's source line
+
+
+def test_emulated_runs_are_instrumented_when_asked():
+    """The ASan run above sets CONVREG_EXPECT_ASAN; this keeps it from passing uninstrumented."""
+    if os.environ.get("CONVREG_EXPECT_ASAN"):
+        assert cuda_emulator.under_asan()
 
 
 def test_cupy_is_listed_with_a_reason_when_it_cannot_run():
@@ -91,16 +271,22 @@ def test_numpy_arrays_sent_to_cupy_by_name_are_refused():
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc (CUDA toolkit) not installed")
-def test_the_tiled_kernel_compiles(tmp_path):
-    source = pathlib.Path(cupy_plugin.__file__).with_name("_corr2d_tiled.cu").read_text()
+@pytest.mark.parametrize("source", sorted(cupy_plugin._SOURCES))
+def test_nvcc_compiles_each_cuda_source_for_hopper(tmp_path, source):
+    """Every template instance the backend asks for, compiled for sm_90 (H100/H200):
+    no errors, no warnings, and no register spills."""
+    filename, template = cupy_plugin._SOURCES[source]
+    code = pathlib.Path(cupy_plugin.__file__).with_name(filename).read_text()
+    instances = ", ".join(f"(void*)&{template.format(T=t)}" for t in ("float", "double"))
     unit = tmp_path / "unit.cu"
-    unit.write_text(source + "\ntemplate __global__ void corr2d_tiled<float>(const float*, "
-                    "const float*, float*, long long, long long, int, int, long long, long long);"
-                    "\ntemplate __global__ void corr2d_tiled<double>(const double*, const double*,"
-                    " double*, long long, long long, int, int, long long, long long);\n")
-    out = subprocess.run(["nvcc", "-c", "-std=c++17", str(unit), "-o", str(tmp_path / "u.o")],
+    unit.write_text(f"{code}\nvoid* convreg_instances[] = {{{instances}}};\n")
+    out = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_90", "-Werror", "all-warnings",
+                          "-Xptxas", "-v", str(unit), "-o", str(tmp_path / "u.o")],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
+    assert "bytes spill" in out.stderr and " 0 bytes spill stores" in out.stderr
+    assert not any(" 0 bytes spill" not in line for line in out.stderr.splitlines()
+                   if "spill" in line), out.stderr
 
 
 @pytest.mark.skipif(not next(b for b in convreg.backends() if b.name == "cupy").available,

@@ -12,17 +12,29 @@ The algorithms are written once, against an array module ``xp``
 them, the contraction as one batched ``xp.matmul`` (cuBLAS on the GPU),
 col2im and the pooling gradients as slice-wise adds. With ``xp = numpy``
 the same code runs on the CPU, which is how the test suite checks nearly all
-of this backend on machines without a GPU. On the device, ``corr2d`` and
-``convolve2d`` run a shared-memory tiled kernel (``_corr2d_tiled.cu``,
-``cupy.RawModule``, float and double). Everything runs on CuPy's current
-stream.
+of this backend on machines without a GPU.
+
+On the device, two CUDA sources beside this file (``cupy.RawModule``, float
+and double) take the cases where im2col would be mostly memory traffic:
+
+- ``_corr2d_tiled.cu``: ``corr2d`` and ``convolve2d`` of one image, a
+  shared-memory tile of input per block of outputs;
+- ``_conv2d_direct.cu``: the ``conv2d`` layer for few channels per group
+  (LeNet's layers), one input patch in shared memory feeding
+  ``_CHANNEL_BLOCK`` output channels per thread.
+
+:func:`algorithm` is where the layer's choice is made. The tests run both
+sources, with this class's own launch code, in a CPU emulator of CUDA's
+launch model (tests/cuda_emulator.py), so their indexing, barriers and launch
+limits are checked without a GPU. Everything runs on CuPy's current stream
+(RawKernel launches, cuBLAS and CuPy's own kernels alike), so the backend
+orders correctly with the caller's other GPU work.
 """
 
 from __future__ import annotations
 
-import functools
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -39,7 +51,7 @@ except Exception as exc:  # ImportError, or a CUDA library that fails to load
 else:
     _IMPORT_ERROR = None
 
-__all__ = ["ArrayModuleOps", "CupyBackend"]
+__all__ = ["ArrayModuleOps", "CupyBackend", "algorithm"]
 
 
 def _taps(k: tuple[int, int], d: tuple[int, int], s: tuple[int, int],
@@ -205,19 +217,68 @@ class ArrayModuleOps:
         return xp.ascontiguousarray(dxp[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W])
 
 
-_TILE = 16
+_TILE = 16  # threads per block side, and output pixels per tile side, of both kernels
+_CHANNEL_BLOCK = 8  # output channels a conv2d_direct thread accumulates (its template OB)
 _SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a launch may ask without opting in
+_GRID_YZ_LIMIT = 65535  # CUDA's limit on gridDim.y and gridDim.z
+
+# Each kernel source, beside this file, and the template instances compiled from it.
+_SOURCES = {
+    "corr2d_tiled": ("_corr2d_tiled.cu", "corr2d_tiled<{T}>"),
+    "conv2d_direct": ("_conv2d_direct.cu", "conv2d_direct<{T}, %d>" % _CHANNEL_BLOCK),
+}
+_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+
+# The direct kernel's bounds: at most this many output channels per group and
+# products per output (Cg * kh * kw). Chosen from the arithmetic, not measured
+# (no GPU has run this code yet): direct reads each input patch once per
+# _CHANNEL_BLOCK output channels and needs no im2col buffer, which is what makes
+# LeNet-like layers (1 or 6 input channels, 6 or 16 outputs) memory-bound under
+# im2col; past a few dozen channels cuBLAS's GEMM wins. benchmarks/gpu.py
+# --crossover times both on a GPU: set these from its table.
+DIRECT_MAX_OUT_CHANNELS = 16
+DIRECT_MAX_PRODUCTS = 512
 
 
-@functools.lru_cache(maxsize=None)
-def _tiled_module() -> Any:
-    source = (pathlib.Path(__file__).with_name("_corr2d_tiled.cu")).read_text()
-    return cupy.RawModule(code=source, options=("-std=c++17",),
-                          name_expressions=("corr2d_tiled<float>", "corr2d_tiled<double>"))
+def _patch_side(tile: int, k: int, s: int, d: int) -> int:
+    """Input rows (or columns) that a tile of ``tile`` outputs reads."""
+    return (tile - 1) * s + (k - 1) * d + 1
+
+
+def algorithm(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: tuple[int, int],
+              dilation: tuple[int, int], itemsize: int) -> str:
+    """How the cupy backend runs ``conv2d``: ``"direct"`` (conv2d_direct.cu) or ``"im2col"``.
+
+    The one place the choice is made. Direct needs few channels
+    (``DIRECT_MAX_OUT_CHANNELS``, ``DIRECT_MAX_PRODUCTS``), an input patch that
+    fits one launch's shared memory, and a grid CUDA can launch; everything
+    else, and both gradients, run im2col + cuBLAS (``ArrayModuleOps``).
+
+    >>> algorithm((256, 6, 14, 14), (16, 6, 5, 5), (1, 1), (1, 1), 4)
+    'direct'
+    >>> algorithm((64, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1), 4)
+    'im2col'
+    """
+    O, Cg, kh, kw = w_shape
+    groups = x_shape[1] // Cg
+    Og = O // groups
+    if Og > DIRECT_MAX_OUT_CHANNELS or Cg * kh * kw > DIRECT_MAX_PRODUCTS:
+        return "im2col"
+    patch = (_patch_side(_TILE, kh, stride[0], dilation[0])
+             * _patch_side(_TILE, kw, stride[1], dilation[1]) * itemsize)
+    if patch > _SHARED_LIMIT or groups * -(-Og // _CHANNEL_BLOCK) > _GRID_YZ_LIMIT:
+        return "im2col"
+    return "direct"
 
 
 class CupyBackend(ArrayModuleOps):
-    """Every op on the GPU through CuPy: RawKernels, cuBLAS, the current stream."""
+    """Every op on the GPU through CuPy: RawKernels, cuBLAS, the current stream.
+
+    ``xp`` and ``raw_module`` default to CuPy and ``cupy.RawModule``. The
+    tests pass NumPy and a CPU emulator of ``RawModule`` (tests/cuda_emulator.py),
+    which runs this class's own code, the CUDA sources and their launch
+    configuration included, on machines without a GPU.
+    """
 
     name = "cupy"
     version = __version__
@@ -225,8 +286,11 @@ class CupyBackend(ArrayModuleOps):
     priority = 100
     array_types = (cupy.ndarray,) if cupy is not None else ()
 
-    def __init__(self) -> None:
-        super().__init__(cupy)
+    def __init__(self, xp: Any = None, raw_module: Callable[..., Any] | None = None) -> None:
+        super().__init__(cupy if xp is None else xp)
+        self._raw_module = raw_module if raw_module is not None else getattr(
+            cupy, "RawModule", None)
+        self._kernels: dict[tuple[str, np.dtype], Any] = {}  # compiled on first use
 
     # For convreg.testing: the suite's NumPy arrays in and out (never used by the ops).
     @staticmethod
@@ -251,23 +315,73 @@ class CupyBackend(ArrayModuleOps):
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         return True, f"CuPy {cupy.__version__} on {name} ({count} device(s))"
 
+    def _kernel(self, source: str, dtype: np.dtype) -> Any:
+        """The compiled kernel of ``source`` (a key of ``_SOURCES``) for ``dtype``.
+
+        One module per source holds the float and the double instance; it is
+        compiled on first use (CuPy caches the binary on disk as well).
+        """
+        try:
+            return self._kernels[source, dtype]
+        except KeyError:
+            pass
+        filename, template = _SOURCES[source]
+        module = self._raw_module(
+            code=pathlib.Path(__file__).with_name(filename).read_text(), options=("-std=c++17",),
+            name_expressions=tuple(template.format(T=t) for t in _CTYPES.values()))
+        for dt, t in _CTYPES.items():
+            self._kernels[source, dt] = module.get_function(template.format(T=t))
+        return self._kernels[source, dtype]
+
     def _valid_corr2d(self, X: Any, K: Any, pads: tuple[int, int, int, int]) -> Any:
+        xp = self.xp
         kh, kw = K.shape
         shared = (_TILE + kh - 1) * (_TILE + kw - 1) * X.dtype.itemsize
         if shared > _SHARED_LIMIT:  # a kernel too large for one tile: the generic path
             return super()._valid_corr2d(X, K, pads)
         pt, pb, pl, pr = pads
-        Xp = cupy.ascontiguousarray(cupy.pad(X, ((pt, pb), (pl, pr)))) if any(pads) else X
+        Xp = xp.ascontiguousarray(xp.pad(X, ((pt, pb), (pl, pr)))) if any(pads) else X
         H, W = Xp.shape
         oh, ow = H - kh + 1, W - kw + 1
-        Y = cupy.empty((oh, ow), dtype=X.dtype)
-        kernel = _tiled_module().get_function(
-            "corr2d_tiled<float>" if X.dtype == np.float32 else "corr2d_tiled<double>")
+        Y = xp.empty((oh, ow), dtype=X.dtype)
+        if Y.size == 0:
+            return Y
         grid = ((ow + _TILE - 1) // _TILE, (oh + _TILE - 1) // _TILE)
-        kernel(grid, (_TILE, _TILE), (Xp, K, Y, np.int64(H), np.int64(W), np.int32(kh),
-                                      np.int32(kw), np.int64(oh), np.int64(ow)),
-               shared_mem=shared)
+        if grid[1] > _GRID_YZ_LIMIT:  # over a million rows: the generic path
+            return super()._valid_corr2d(X, K, pads)
+        self._kernel("corr2d_tiled", X.dtype)(
+            grid, (_TILE, _TILE), (Xp, K, Y, np.int64(H), np.int64(W), np.int32(kh),
+                                   np.int32(kw), np.int64(oh), np.int64(ow)),
+            shared_mem=shared)
         return Y
+
+    def conv2d(self, x, weight, bias, stride, padding, dilation, groups):
+        if algorithm(x.shape, weight.shape, stride, dilation, x.dtype.itemsize) != "direct":
+            return super().conv2d(x, weight, bias, stride, padding, dilation, groups)
+        xp = self.xp
+        N, C, H, W = x.shape
+        O, Cg, kh, kw = weight.shape
+        OH = output_size(H, kh, stride[0], padding[0], padding[1], dilation[0])
+        OW = output_size(W, kw, stride[1], padding[2], padding[3], dilation[1])
+        y = xp.empty((N, O, OH, OW), dtype=x.dtype)
+        if y.size == 0:
+            return y
+        b = bias if bias is not None else xp.zeros(O, dtype=x.dtype)
+        tiles = -(-OH // _TILE) * -(-OW // _TILE)
+        blocks = groups * -(-(O // groups) // _CHANNEL_BLOCK)
+        shared = (_patch_side(_TILE, kh, stride[0], dilation[0])
+                  * _patch_side(_TILE, kw, stride[1], dilation[1]) * x.dtype.itemsize)
+        kernel = self._kernel("conv2d_direct", x.dtype)
+        for n0 in range(0, N, _GRID_YZ_LIMIT):  # gridDim.z is the image
+            n1 = min(N, n0 + _GRID_YZ_LIMIT)
+            kernel((tiles, blocks, n1 - n0), (_TILE, _TILE),
+                   (x[n0:n1], weight, b, y[n0:n1], np.int32(C), np.int64(H), np.int64(W),
+                    np.int32(O), np.int32(groups), np.int32(kh), np.int32(kw),
+                    np.int32(stride[0]), np.int32(stride[1]), np.int32(padding[0]),
+                    np.int32(padding[2]), np.int32(dilation[0]), np.int32(dilation[1]),
+                    np.int64(OH), np.int64(OW)),
+                   shared_mem=shared)
+        return y
 
 
 @hookimpl
