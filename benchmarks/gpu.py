@@ -1,6 +1,6 @@
 """convreg's ``cupy`` backend beside cupyx.scipy and PyTorch CUDA on one GPU.
 
-    python benchmarks/gpu.py [--repeats 7] [--min-time 0.1]
+    python benchmarks/gpu.py [--repeats 7] [--min-time 0.1] [--crossover]
 
 Needs CuPy and a CUDA device; without them it says which is missing and
 exits with status 2 (nothing is timed, nothing is written). The cases are
@@ -17,6 +17,12 @@ convreg's result is checked against the first peer's (largest difference
 relative to the largest value, printed per row), so a fast wrong answer
 cannot pass unnoticed. Record runs in benchmarks/RESULTS.md with the
 device this prints.
+
+``--crossover`` times instead the cupy backend's two ``conv2d`` algorithms
+against each other (``convreg.plugins.cupy.algorithm``: the direct kernel
+for few channels, im2col + cuBLAS otherwise) over input and output channel
+counts at batch 64 on 28^2 images, and marks what the rule picks: the table
+to set ``DIRECT_MAX_OUT_CHANNELS`` and ``DIRECT_MAX_PRODUCTS`` from.
 """
 
 from __future__ import annotations
@@ -150,10 +156,45 @@ def row(name: str, op: str, flops: float, calls: dict[str, Callable[[], Any]], c
     return f"| {name} | {op} | {cells} | {ratio} | {err} |"
 
 
+CROSSOVER = [(cin, cout, k) for k in (3, 5) for cin in (1, 3, 6, 16, 32, 64)
+             for cout in (4, 8, 16, 32, 64)]
+
+
+def crossover(cp: Any, repeats: int, min_time: float) -> None:
+    """Direct kernel vs im2col + cuBLAS for conv2d, forced in turn, one row per shape."""
+    from convreg.plugins import cupy as plugin
+
+    rule, sync = plugin.algorithm, cp.cuda.Device().synchronize
+    print("| Cin | Cout | k | direct TFLOP/s | im2col TFLOP/s | im2col time / direct | "
+          "rule picks | err |\n|---|---|---|---|---|---|---|---|")
+    for cin, cout, k in CROSSOVER:
+        case = Case("", "layer", (64, cin, 28, 28), (cout, cin, k, k), padding=k // 2)
+        rng = cp.random.default_rng(0)
+        x = rng.standard_normal(case.x, dtype=cp.float32)
+        w = rng.standard_normal(case.w, dtype=cp.float32)
+        seconds, results = {}, {}
+        for how in ("direct", "im2col"):
+            plugin.algorithm = lambda *_, how=how: how  # noqa: E731 - force one algorithm
+            try:
+                call = lambda: convreg.conv2d(x, w, padding=case.padding, backend="cupy")  # noqa: E731
+                results[how] = call()
+                seconds[how] = timed(call, sync, repeats, min_time)
+            finally:
+                plugin.algorithm = rule
+        err = float(cp.abs(results["direct"] - results["im2col"]).max()
+                    / max(float(cp.abs(results["im2col"]).max()), 1e-30))
+        picked = rule(case.x, case.w, (1, 1), (1, 1), 4)
+        print(f"| {cin} | {cout} | {k} | {case.flops() / seconds['direct'] / 1e12:.2f} | "
+              f"{case.flops() / seconds['im2col'] / 1e12:.2f} | "
+              f"{seconds['im2col'] / seconds['direct']:.2f} | {picked} | {err:.1e} |", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--min-time", type=float, default=0.1)
+    parser.add_argument("--crossover", action="store_true",
+                        help="time the cupy backend's direct kernel against im2col instead")
     args = parser.parse_args()
     why = missing()
     if why is not None:
@@ -169,6 +210,9 @@ def main() -> int:
           f"float32, median of {args.repeats} runs of >= {args.min_time}s; TFLOP/s; x best = "
           "best peer's time / convreg's (>1: convreg is faster); err = max |convreg - "
           "first peer| / max |first peer|\n")
+    if args.crossover:
+        crossover(cp, args.repeats, args.min_time)
+        return 0
     print("| case | op | TFLOP/s by library | x best | err |\n|---|---|---|---|---|")
     for case in IMAGES:
         print(row(case.name, "corr2d", case.flops(), image_calls(case, cp, torch), cp,
