@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import shutil
@@ -268,6 +269,26 @@ def test_availability_reasons(monkeypatch, cupy, expected):
 def test_numpy_arrays_sent_to_cupy_by_name_are_refused():
     with pytest.raises(convreg.BackendError, match="backend 'cupy'"):
         convreg.corr2d(np.ones((3, 3)), np.ones((2, 2)), backend="cupy")
+
+
+def test_numpy_arrays_sent_to_a_working_cupy_backend_are_told_to_move(monkeypatch):
+    """As on a GPU machine (cupy available, taking only its own arrays): the error says
+    to move the arrays with cupy.asarray, and nothing is copied silently."""
+    registry.load()
+    entry = registry._registry.entries["cupy"]
+    device_array = type("ndarray", (), {"__module__": "cupy._core.core"})
+    monkeypatch.setattr(entry, "info", dataclasses.replace(entry.info, available=True,
+                                                           reason="a stand-in device"))
+    monkeypatch.setattr(entry.backend, "array_types", (device_array,))
+    monkeypatch.setattr(registry._registry, "cache", {})
+    with pytest.raises(convreg.BackendError,
+                       match=r"does not accept numpy\.ndarray .*cupy\.asarray\(\.\.\.\)"):
+        convreg.corr2d(np.ones((3, 3)), np.ones((2, 2)), backend="cupy")
+    with pytest.raises(convreg.BackendError, match="cupy.asarray"):
+        with convreg.use_backend("cupy"):
+            convreg.conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)))
+    # automatic selection never sends NumPy arrays to it
+    assert convreg.get_backend("conv2d", np.ndarray) == "cython"
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc (CUDA toolkit) not installed")

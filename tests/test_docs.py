@@ -9,7 +9,7 @@ import pytest
 
 MODULES = ["convreg", "convreg.correlate", "convreg.conv", "convreg.pool", "convreg.shapes",
            "convreg.registry", "convreg.threads", "convreg.nn", "convreg.nn.layers",
-           "convreg.nn.loss", "convreg.nn.module"]
+           "convreg.nn.loss", "convreg.nn.module", "convreg.plugins.cupy"]
 
 
 @pytest.mark.parametrize("name", MODULES)
