@@ -95,8 +95,8 @@ def emulated(make_plugin):
     return registry._registry.entries["cupy-emulated"].backend
 
 
-def _launches(backend, source):
-    return sum(k.launches for (s, _), k in backend._kernels.items() if s == source)
+def _launches(backend, kernel):
+    return sum(k.launches for (name, _), k in backend._kernels.items() if name == kernel)
 
 
 @needs_cxx
@@ -105,8 +105,8 @@ def test_the_gpu_backend_with_its_kernels_emulated_passes_the_conformance_kit(em
     failures = {r.op: r.failure for r in results if r.status != "pass"}
     assert not failures, failures
     assert {r.op for r in results} == set(registry.OPS)
-    # the kit reached both CUDA sources, not only the array-module fallbacks
-    assert _launches(emulated, "corr2d_tiled") > 0 and _launches(emulated, "conv2d_direct") > 0
+    # the kit reached every CUDA kernel, not only the array-module fallbacks
+    assert all(_launches(emulated, k) > 0 for k in cupy_plugin._KERNELS), emulated._kernels
 
 
 # x shape, weight shape, stride, padding, dilation, groups: each crosses an edge of the
@@ -168,6 +168,58 @@ def test_the_tiled_kernel_and_its_fallback_for_kernels_past_shared_memory(emulat
     assert (_launches(emulated, "corr2d_tiled") > 0) == tiled
 
 
+# kernel, stride, padding, dilation, ceil_mode
+POOLS = [
+    ((2, 2), (2, 2), (0, 0), (1, 1), False),  # the chapter's 2x2
+    ((3, 3), (1, 1), (1, 1), (1, 1), False),  # overlapping windows over padding
+    ((3, 2), (2, 3), (1, 0), (2, 1), True),  # ceil_mode windows past the edge, dilation
+]
+
+
+def _pooling_agrees(backend, dtype, kernel, stride, padding, dilation, ceil_mode):
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, size=(2, 3, 11, 10)).astype(dtype)  # ties: the first maximum
+    x[0, 0, 1, 1:5] = np.nan  # several NaNs in a window: the first NaN takes the gradient
+    window = dict(kernel_size=kernel, stride=stride, padding=padding)
+    on = dict(backend=backend)
+    y = convreg.max_pool2d(x, dilation=dilation, ceil_mode=ceil_mode, **window, **on)
+    expected = convreg.max_pool2d(x, dilation=dilation, ceil_mode=ceil_mode, **window)
+    np.testing.assert_array_equal(y, expected)  # a maximum is exact, NaN where NaN
+    g = rng.standard_normal(y.shape).astype(dtype)
+    dx = convreg.max_pool2d_grad(g, x, dilation=dilation, ceil_mode=ceil_mode, **window, **on)
+    windows_per_input = -(-kernel[0] // stride[0]) * -(-kernel[1] // stride[1])
+    assert_close(dx, convreg.max_pool2d_grad(g, x, dilation=dilation, ceil_mode=ceil_mode,
+                                             **window, backend="reference"),
+                 dtype=dtype, scale=scale(g), terms=windows_per_input)
+    x = np.nan_to_num(x)
+    for include in (True, False):
+        avg = dict(ceil_mode=ceil_mode, count_include_pad=include, **window)
+        y = convreg.avg_pool2d(x, **avg, **on)  # no dilation: its own output shape
+        assert_close(y, convreg.avg_pool2d(x, **avg, backend="reference"), dtype=dtype,
+                     scale=scale(x), terms=x[0, 0, :kernel[0], :kernel[1]].size)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        dx = convreg.avg_pool2d_grad(g, x.shape, **avg, **on)
+        assert_close(dx, convreg.avg_pool2d_grad(g, x.shape, **avg, backend="reference"),
+                     dtype=dtype, scale=scale(g), terms=windows_per_input)
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel, stride, padding, dilation, ceil_mode", POOLS)
+def test_the_pooling_kernels_agree_with_the_reference(emulated, dtype, kernel, stride, padding,
+                                                      dilation, ceil_mode):
+    _pooling_agrees("cupy-emulated", dtype, kernel, stride, padding, dilation, ceil_mode)
+    pools = ("max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad")
+    assert all(_launches(emulated, k) > 0 for k in pools)
+
+
+@needs_cxx
+def test_the_pooling_kernels_loop_past_their_grid(emulated, monkeypatch):
+    """One block of 256 threads covers all 660 elements of each array (grid-stride loop)."""
+    monkeypatch.setattr(cupy_plugin, "_POOL_MAX_BLOCKS", 1)
+    _pooling_agrees("cupy-emulated", np.float64, *POOLS[1])
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, dilation, expected", [
     ((256, 1, 28, 28), (6, 1, 5, 5), (1, 1), (1, 1), "direct"),  # LeNet
     ((256, 6, 14, 14), (16, 6, 5, 5), (1, 1), (1, 1), "direct"),
@@ -203,7 +255,7 @@ def test_the_cuda_kernels_under_address_sanitizer():
     """The emulated-kernel tests again, kernels and guards instrumented: any access out of
     an array or past the shared memory asked aborts the run with ASan's report."""
     out = _under_asan("-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-                      "-k", "direct_kernel_agrees or slices or tiled_kernel_and")
+                      "-k", "direct_kernel_agrees or slices or tiled_kernel_and or pooling_kernels")
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-8000:]
     assert " passed" in out.stdout and "skipped" not in out.stdout
 
@@ -292,13 +344,14 @@ def test_numpy_arrays_sent_to_a_working_cupy_backend_are_told_to_move(monkeypatc
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc (CUDA toolkit) not installed")
-@pytest.mark.parametrize("source", sorted(cupy_plugin._SOURCES))
+@pytest.mark.parametrize("source", sorted({f for f, _ in cupy_plugin._KERNELS.values()}))
 def test_nvcc_compiles_each_cuda_source_for_hopper(tmp_path, source):
     """Every template instance the backend asks for, compiled for sm_90 (H100/H200):
     no errors, no warnings, and no register spills."""
-    filename, template = cupy_plugin._SOURCES[source]
-    code = pathlib.Path(cupy_plugin.__file__).with_name(filename).read_text()
-    instances = ", ".join(f"(void*)&{template.format(T=t)}" for t in ("float", "double"))
+    code = pathlib.Path(cupy_plugin.__file__).with_name(source).read_text()
+    instances = ", ".join(f"(void*)&{template.format(T=t)}"
+                          for file, template in cupy_plugin._KERNELS.values() if file == source
+                          for t in ("float", "double"))
     unit = tmp_path / "unit.cu"
     unit.write_text(f"{code}\nvoid* convreg_instances[] = {{{instances}}};\n")
     out = subprocess.run(["nvcc", "-c", "-std=c++17", "-arch=sm_90", "-Werror", "all-warnings",

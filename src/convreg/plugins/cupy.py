@@ -14,17 +14,20 @@ col2im and the pooling gradients as slice-wise adds. With ``xp = numpy``
 the same code runs on the CPU, which is how the test suite checks nearly all
 of this backend on machines without a GPU.
 
-On the device, two CUDA sources beside this file (``cupy.RawModule``, float
-and double) take the cases where im2col would be mostly memory traffic:
+On the device, CUDA sources beside this file (``cupy.RawModule``, float and
+double) take pooling and the cases where im2col would be mostly memory
+traffic:
 
 - ``_corr2d_tiled.cu``: ``corr2d`` and ``convolve2d`` of one image, a
   shared-memory tile of input per block of outputs;
 - ``_conv2d_direct.cu``: the ``conv2d`` layer for few channels per group
   (LeNet's layers), one input patch in shared memory feeding
-  ``_CHANNEL_BLOCK`` output channels per thread.
+  ``_CHANNEL_BLOCK`` output channels per thread;
+- ``_pool2d.cu``: max and average pooling and their gradients, one thread
+  per element written, the gradients as gathers (deterministic, no atomics).
 
-:func:`algorithm` is where the layer's choice is made. The tests run both
-sources, with this class's own launch code, in a CPU emulator of CUDA's
+:func:`algorithm` is where the layer's choice is made. The tests run every
+source, with this class's own launch code, in a CPU emulator of CUDA's
 launch model (tests/cuda_emulator.py), so their indexing, barriers and launch
 limits are checked without a GPU. Everything runs on CuPy's current stream
 (RawKernel launches, cuBLAS and CuPy's own kernels alike), so the backend
@@ -222,10 +225,18 @@ _CHANNEL_BLOCK = 8  # output channels a conv2d_direct thread accumulates (its te
 _SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a launch may ask without opting in
 _GRID_YZ_LIMIT = 65535  # CUDA's limit on gridDim.y and gridDim.z
 
-# Each kernel source, beside this file, and the template instances compiled from it.
-_SOURCES = {
+_POOL_THREADS = 256  # threads per block of the pooling kernels (1-D, grid-stride loops)
+_POOL_MAX_BLOCKS = 32 * 1024  # enough to fill any GPU; larger arrays loop within a thread
+
+# Each kernel: the source beside this file that defines it, and its template instance
+# for the element type {T}. The kernels of one source are compiled as one module.
+_KERNELS = {
     "corr2d_tiled": ("_corr2d_tiled.cu", "corr2d_tiled<{T}>"),
     "conv2d_direct": ("_conv2d_direct.cu", "conv2d_direct<{T}, %d>" % _CHANNEL_BLOCK),
+    "max_pool2d": ("_pool2d.cu", "max_pool2d<{T}>"),
+    "max_pool2d_grad": ("_pool2d.cu", "max_pool2d_grad<{T}>"),
+    "avg_pool2d": ("_pool2d.cu", "avg_pool2d<{T}>"),
+    "avg_pool2d_grad": ("_pool2d.cu", "avg_pool2d_grad<{T}>"),
 }
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
@@ -315,23 +326,27 @@ class CupyBackend(ArrayModuleOps):
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         return True, f"CuPy {cupy.__version__} on {name} ({count} device(s))"
 
-    def _kernel(self, source: str, dtype: np.dtype) -> Any:
-        """The compiled kernel of ``source`` (a key of ``_SOURCES``) for ``dtype``.
+    def _kernel(self, name: str, dtype: np.dtype) -> Any:
+        """The compiled kernel ``name`` (a key of ``_KERNELS``) for ``dtype``.
 
-        One module per source holds the float and the double instance; it is
-        compiled on first use (CuPy caches the binary on disk as well).
+        One module per source holds the float and the double instance of each
+        of its kernels; it is compiled on first use (CuPy caches the binary on
+        disk as well).
         """
         try:
-            return self._kernels[source, dtype]
+            return self._kernels[name, dtype]
         except KeyError:
             pass
-        filename, template = _SOURCES[source]
+        source = _KERNELS[name][0]
+        instances = {(k, dt): template.format(T=t)
+                     for k, (file, template) in _KERNELS.items() if file == source
+                     for dt, t in _CTYPES.items()}
         module = self._raw_module(
-            code=pathlib.Path(__file__).with_name(filename).read_text(), options=("-std=c++17",),
-            name_expressions=tuple(template.format(T=t) for t in _CTYPES.values()))
-        for dt, t in _CTYPES.items():
-            self._kernels[source, dt] = module.get_function(template.format(T=t))
-        return self._kernels[source, dtype]
+            code=pathlib.Path(__file__).with_name(source).read_text(), options=("-std=c++17",),
+            name_expressions=tuple(instances.values()))
+        for key, instance in instances.items():
+            self._kernels[key] = module.get_function(instance)
+        return self._kernels[name, dtype]
 
     def _valid_corr2d(self, X: Any, K: Any, pads: tuple[int, int, int, int]) -> Any:
         xp = self.xp
@@ -382,6 +397,49 @@ class CupyBackend(ArrayModuleOps):
                     np.int64(OH), np.int64(OW)),
                    shared_mem=shared)
         return y
+
+    # -- pooling: _pool2d.cu, one thread per element written --------------------------
+
+    def _pooled(self, kernel: str, inputs: tuple[Any, ...], shape: tuple[int, ...],
+                window: tuple[Any, ...]) -> Any:
+        """A new ``shape`` array (N, C, h, w) written by ``kernel(*inputs, out, P, *window)``."""
+        out = self.xp.empty(shape, dtype=inputs[0].dtype)
+        if out.size:
+            blocks = min(-(-out.size // _POOL_THREADS), _POOL_MAX_BLOCKS)
+            self._kernel(kernel, out.dtype)((blocks,), (_POOL_THREADS,),
+                                            (*inputs, out, np.int64(shape[0] * shape[1]), *window))
+        return out
+
+    @staticmethod
+    def _window(hw, out, kernel, stride, padding, dilation) -> tuple[Any, ...]:
+        """The kernels' CONVREG_WINDOW_PARAMETERS: H, W, OH, OW, then kh ... dw."""
+        return (*(np.int64(n) for n in (*hw, *out)),
+                *(np.int32(v) for v in (*kernel, *stride, *padding, *dilation)))
+
+    def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
+        out, _ = self._pool_geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        return self._pooled("max_pool2d", (x,), x.shape[:2] + out,
+                            self._window(x.shape[2:], out, kernel, stride, padding, dilation))
+
+    def max_pool2d_grad(self, grad_output, x, kernel, stride, padding, dilation, ceil_mode):
+        window = self._window(x.shape[2:], grad_output.shape[2:], kernel, stride, padding,
+                              dilation)
+        return self._pooled("max_pool2d_grad", (grad_output, x), x.shape, window)
+
+    def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad):
+        out, _ = self._pool_geometry(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
+        divisor = self._divisor(x.shape[2:], out, kernel, stride, padding, count_include_pad,
+                                x.dtype)
+        return self._pooled("avg_pool2d", (x, divisor), x.shape[:2] + out,
+                            self._window(x.shape[2:], out, kernel, stride, padding, (1, 1)))
+
+    def avg_pool2d_grad(self, grad_output, input_shape, kernel, stride, padding, ceil_mode,
+                        count_include_pad):
+        out = grad_output.shape[2:]
+        divisor = self._divisor(input_shape[2:], out, kernel, stride, padding,
+                                count_include_pad, grad_output.dtype)
+        return self._pooled("avg_pool2d_grad", (grad_output, divisor), tuple(input_shape),
+                            self._window(input_shape[2:], out, kernel, stride, padding, (1, 1)))
 
 
 @hookimpl
