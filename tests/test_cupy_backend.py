@@ -214,6 +214,23 @@ def test_the_pooling_kernels_agree_with_the_reference(emulated, dtype, kernel, s
 
 
 @needs_cxx
+@pytest.mark.parametrize("backend", ["cupy-emulated", "cupy-on-numpy"])
+def test_max_pooling_of_minus_infinity_routes_to_the_image_not_the_padding(
+        emulated, make_plugin, backend):
+    """Windows whose elements are all -inf tie with the -inf padding: the gradient still goes
+    to the first element inside the image (the array-module path once gave it to padding)."""
+    make_plugin("loopbackdist", LOOPBACK)
+    registry.load(reload=True)
+    x = np.full((1, 2, 4, 5), -np.inf)
+    x[0, 1, 2, 3] = 1.0
+    g = np.arange(1.0, 41.0).reshape(1, 2, 4, 5)
+    dx = convreg.max_pool2d_grad(g, x, 3, stride=1, padding=1, backend=backend)
+    np.testing.assert_array_equal(
+        dx, convreg.max_pool2d_grad(g, x, 3, stride=1, padding=1, backend="reference"))
+    assert dx.sum() == g.sum()  # no window's gradient is lost
+
+
+@needs_cxx
 def test_the_pooling_kernels_loop_past_their_grid(emulated, monkeypatch):
     """One block of 256 threads covers all 660 elements of each array (grid-stride loop)."""
     monkeypatch.setattr(cupy_plugin, "_POOL_MAX_BLOCKS", 1)

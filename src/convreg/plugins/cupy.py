@@ -177,7 +177,12 @@ class ArrayModuleOps:
         xp = self.xp
         stacked, taps, pads = self._max_taps(x, kernel, stride, padding, dilation, ceil_mode)
         first = stacked.argmax(axis=0)  # the first maximum in row-major tap order
+        # Padding is -inf too: where the maximum is -inf, a padding tap may come first.
+        # The reference gives the gradient to the first tap inside the image.
         N, C, H, W = x.shape
+        inside = self._pad(xp.ones((1, 1, H, W), dtype=bool), pads, value=False)
+        first_inside = xp.stack([inside[:, :, r, c] for r, c in taps]).argmax(axis=0)
+        first = xp.where(stacked.max(axis=0) == -np.inf, first_inside, first)
         dxp = xp.zeros((N, C, H + pads[0] + pads[1], W + pads[2] + pads[3]),
                        dtype=grad_output.dtype)
         for t, (r, c) in enumerate(taps):
