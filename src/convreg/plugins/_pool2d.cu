@@ -17,6 +17,10 @@
 // gradient of every window that routes to it, in (a, b) tap order. No atomics,
 // so the result is the same on every run.
 
+#define CONVREG_GRID_STRIDE(i, total)                                            \
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (total); \
+         i += (long long)gridDim.x * blockDim.x)
+
 template <typename T>
 struct Window {  // the geometry shared by the four kernels
     long long H, W, OH, OW;
@@ -44,17 +48,24 @@ struct Window {  // the geometry shared by the four kernels
         return arg;
     }
 
-    // Calls f(oy, ox) for each window that has (iy, ix) among its taps.
+    // A gradient as a gather: dx[p, iy, ix] = the sum, over the windows (oy, ox)
+    // that have (iy, ix) among their taps, in tap order, of
+    // share(p, iy * W + ix, oy, ox); P planes, one element per thread at a time.
     template <typename F>
-    __device__ void windows_over(long long iy, long long ix, F f) const {
-        for (int a = 0; a < kh; ++a) {
-            const long long ty = iy + ph - (long long)a * dh;  // = oy * sh
-            if (ty < 0 || ty % sh != 0 || ty / sh >= OH) continue;
-            for (int b = 0; b < kw; ++b) {
-                const long long tx = ix + pw - (long long)b * dw;
-                if (tx < 0 || tx % sw != 0 || tx / sw >= OW) continue;
-                f(ty / sh, tx / sw);
+    __device__ void gather(T* dx, long long P, F share) const {
+        CONVREG_GRID_STRIDE(i, P * H * W) {
+            const long long p = i / (H * W), at = i % (H * W), iy = at / W, ix = at % W;
+            T sum = T(0);
+            for (int a = 0; a < kh; ++a) {
+                const long long ty = iy + ph - (long long)a * dh;  // = oy * sh
+                if (ty < 0 || ty % sh != 0 || ty / sh >= OH) continue;
+                for (int b = 0; b < kw; ++b) {
+                    const long long tx = ix + pw - (long long)b * dw;
+                    if (tx < 0 || tx % sw != 0 || tx / sw >= OW) continue;
+                    sum += share(p, at, ty / sh, tx / sw);
+                }
             }
+            dx[i] = sum;
         }
     }
 };
@@ -65,10 +76,6 @@ struct Window {  // the geometry shared by the four kernels
         int ph, int pw, int dh, int dw
 #define CONVREG_WINDOW(T) \
     const Window<T> w { H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw }
-
-#define CONVREG_GRID_STRIDE(i, total)                                            \
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (total); \
-         i += (long long)gridDim.x * blockDim.x)
 
 template <typename T>
 __global__ void max_pool2d(const T* __restrict__ x, T* __restrict__ y, long long P,
@@ -86,17 +93,10 @@ template <typename T>
 __global__ void max_pool2d_grad(const T* __restrict__ g, const T* __restrict__ x,
                                 T* __restrict__ dx, long long P, CONVREG_WINDOW_PARAMETERS) {
     CONVREG_WINDOW(T);
-    const long long inputs = w.H * w.W;
-    CONVREG_GRID_STRIDE(i, P * inputs) {
-        const long long p = i / inputs, at = i % inputs;
-        const T* plane = x + p * inputs;
-        const T* gp = g + p * w.OH * w.OW;
-        T sum = T(0);
-        w.windows_over(at / w.W, at % w.W, [&](long long oy, long long ox) {
-            if (w.argmax(plane, oy, ox) == at) sum += gp[oy * w.OW + ox];
-        });
-        dx[i] = sum;
-    }
+    w.gather(dx, P, [&](long long p, long long at, long long oy, long long ox) {
+        const bool routed = w.argmax(x + p * w.H * w.W, oy, ox) == at;
+        return routed ? g[(p * w.OH + oy) * w.OW + ox] : T(0);
+    });
 }
 
 template <typename T>
@@ -124,14 +124,7 @@ template <typename T>
 __global__ void avg_pool2d_grad(const T* __restrict__ g, const T* __restrict__ divisor,
                                 T* __restrict__ dx, long long P, CONVREG_WINDOW_PARAMETERS) {
     CONVREG_WINDOW(T);
-    const long long inputs = w.H * w.W;
-    CONVREG_GRID_STRIDE(i, P * inputs) {
-        const long long p = i / inputs, at = i % inputs;
-        const T* gp = g + p * w.OH * w.OW;
-        T sum = T(0);
-        w.windows_over(at / w.W, at % w.W, [&](long long oy, long long ox) {
-            sum += gp[oy * w.OW + ox] / divisor[oy * w.OW + ox];
-        });
-        dx[i] = sum;
-    }
+    w.gather(dx, P, [&](long long p, long long, long long oy, long long ox) {
+        return g[(p * w.OH + oy) * w.OW + ox] / divisor[oy * w.OW + ox];
+    });
 }
