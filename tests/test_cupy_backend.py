@@ -154,6 +154,17 @@ def test_batches_past_the_grid_limit_are_launched_in_slices(emulated, monkeypatc
 
 
 @needs_cxx
+def test_images_past_the_grid_x_limit_take_the_generic_path(emulated, monkeypatch):
+    monkeypatch.setattr(cupy_plugin, "_GRID_X_LIMIT", 3)  # CUDA's is 2^31 - 1 tiles
+    x = np.random.default_rng(4).standard_normal((1, 2, 40, 40))
+    w = np.random.default_rng(5).standard_normal((3, 2, 3, 3))
+    y = convreg.conv2d(x, w, backend="cupy-emulated")  # 3 x 3 tiles of 16^2 outputs
+    assert _launches(emulated, "conv2d_direct") == 0
+    assert_close(y, convreg.conv2d(x, w, backend="reference"), dtype=np.float64,
+                 scale=scale(x, w), terms=w[0].size)
+
+
+@needs_cxx
 @pytest.mark.parametrize("k, tiled", [(3, True), (40, True), (90, False)])
 def test_the_tiled_kernel_and_its_fallback_for_kernels_past_shared_memory(emulated, k, tiled):
     """(16 + k - 1)^2 doubles must fit 48 KiB: k = 90 takes the array-module path."""

@@ -228,7 +228,8 @@ class ArrayModuleOps:
 _TILE = 16  # threads per block side, and output pixels per tile side, of both kernels
 _CHANNEL_BLOCK = 8  # output channels a conv2d_direct thread accumulates (its template OB)
 _SHARED_LIMIT = 48 * 1024  # bytes of dynamic shared memory a launch may ask without opting in
-_GRID_YZ_LIMIT = 65535  # CUDA's limit on gridDim.y and gridDim.z
+_GRID_X_LIMIT = 2**31 - 1  # CUDA's limits on gridDim.x, and on gridDim.y and .z
+_GRID_YZ_LIMIT = 65535
 
 _POOL_THREADS = 256  # threads per block of the pooling kernels (1-D, grid-stride loops)
 _POOL_MAX_BLOCKS = 32 * 1024  # enough to fill any GPU; larger arrays loop within a thread
@@ -386,8 +387,10 @@ class CupyBackend(ArrayModuleOps):
         y = xp.empty((N, O, OH, OW), dtype=x.dtype)
         if y.size == 0:
             return y
-        b = bias if bias is not None else xp.zeros(O, dtype=x.dtype)
         tiles = -(-OH // _TILE) * -(-OW // _TILE)
+        if tiles > _GRID_X_LIMIT:  # an image of over 740000^2 outputs: the generic path
+            return super().conv2d(x, weight, bias, stride, padding, dilation, groups)
+        b = bias if bias is not None else xp.zeros(O, dtype=x.dtype)
         blocks = groups * -(-(O // groups) // _CHANNEL_BLOCK)
         shared = (_patch_side(_TILE, kh, stride[0], dilation[0])
                   * _patch_side(_TILE, kw, stride[1], dilation[1]) * x.dtype.itemsize)
