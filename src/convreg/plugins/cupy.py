@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import __version__
 from ..hookspecs import API_VERSION, hookimpl
-from ..shapes import corr2d_padding, output_size
+from ..shapes import conv_output_hw, corr2d_padding, pool_output_hw
 from .reference import _avg_windows
 
 try:
@@ -115,8 +115,7 @@ class ArrayModuleOps:
     def conv2d(self, x, weight, bias, stride, padding, dilation, groups):
         N = x.shape[0]
         O, Cg, kh, kw = weight.shape
-        out = (output_size(x.shape[2], kh, stride[0], padding[0], padding[1], dilation[0]),
-               output_size(x.shape[3], kw, stride[1], padding[2], padding[3], dilation[1]))
+        out = conv_output_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
         cols = self._columns(self._pad(x, padding), (kh, kw), stride, dilation, out, groups)
         w = weight.reshape(groups, O // groups, Cg * kh * kw)
         y = self.xp.matmul(w[None], cols).reshape(N, O, *out)
@@ -153,8 +152,7 @@ class ArrayModuleOps:
 
     @staticmethod
     def _pool_geometry(hw, kernel, stride, padding, dilation, ceil_mode):
-        out = tuple(output_size(n, k, s, p, p, d, ceil_mode)
-                    for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation))
+        out = pool_output_hw(hw, kernel, stride, padding, dilation, ceil_mode)
         # ceil_mode's last window may reach past the padding: pad that far too
         reach = tuple((o - 1) * s + d * (k - 1) + 1
                       for o, s, d, k in zip(out, stride, dilation, kernel))
@@ -382,8 +380,7 @@ class CupyBackend(ArrayModuleOps):
         xp = self.xp
         N, C, H, W = x.shape
         O, Cg, kh, kw = weight.shape
-        OH = output_size(H, kh, stride[0], padding[0], padding[1], dilation[0])
-        OW = output_size(W, kw, stride[1], padding[2], padding[3], dilation[1])
+        OH, OW = conv_output_hw((H, W), (kh, kw), stride, padding, dilation)
         y = xp.empty((N, O, OH, OW), dtype=x.dtype)
         if y.size == 0:
             return y
@@ -425,7 +422,7 @@ class CupyBackend(ArrayModuleOps):
                 *(np.int32(v) for v in (*kernel, *stride, *padding, *dilation)))
 
     def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
-        out, _ = self._pool_geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        out = pool_output_hw(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
         return self._pooled("max_pool2d", (x,), x.shape[:2] + out,
                             self._window(x.shape[2:], out, kernel, stride, padding, dilation))
 
@@ -435,7 +432,7 @@ class CupyBackend(ArrayModuleOps):
         return self._pooled("max_pool2d_grad", (grad_output, x), x.shape, window)
 
     def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad):
-        out, _ = self._pool_geometry(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
+        out = pool_output_hw(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
         divisor = self._divisor(x.shape[2:], out, kernel, stride, padding, count_include_pad,
                                 x.dtype)
         return self._pooled("avg_pool2d", (x, divisor), x.shape[:2] + out,
