@@ -255,9 +255,15 @@ DIRECT_MAX_OUT_CHANNELS = 16
 DIRECT_MAX_PRODUCTS = 512
 
 
-def _patch_side(tile: int, k: int, s: int, d: int) -> int:
-    """Input rows (or columns) that a tile of ``tile`` outputs reads."""
-    return (tile - 1) * s + (k - 1) * d + 1
+def _patch_bytes(kernel: tuple[int, int], stride: tuple[int, int],
+                 dilation: tuple[int, int], itemsize: int) -> int:
+    """Shared memory for the input patch that a _TILE x _TILE tile of outputs reads.
+
+    Both tiled kernels ask for this much (corr2d_tiled at stride and dilation 1).
+    """
+    rows, cols = ((_TILE - 1) * s + (k - 1) * d + 1
+                  for k, s, d in zip(kernel, stride, dilation))
+    return rows * cols * itemsize
 
 
 def algorithm(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: tuple[int, int],
@@ -279,9 +285,9 @@ def algorithm(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: tuple[
     Og = O // groups
     if Og > DIRECT_MAX_OUT_CHANNELS or Cg * kh * kw > DIRECT_MAX_PRODUCTS:
         return "im2col"
-    patch = (_patch_side(_TILE, kh, stride[0], dilation[0])
-             * _patch_side(_TILE, kw, stride[1], dilation[1]) * itemsize)
-    if patch > _SHARED_LIMIT or groups * -(-Og // _CHANNEL_BLOCK) > _GRID_YZ_LIMIT:
+    if _patch_bytes((kh, kw), stride, dilation, itemsize) > _SHARED_LIMIT:
+        return "im2col"
+    if groups * -(-Og // _CHANNEL_BLOCK) > _GRID_YZ_LIMIT:
         return "im2col"
     return "direct"
 
@@ -355,7 +361,7 @@ class CupyBackend(ArrayModuleOps):
     def _valid_corr2d(self, X: Any, K: Any, pads: tuple[int, int, int, int]) -> Any:
         xp = self.xp
         kh, kw = K.shape
-        shared = (_TILE + kh - 1) * (_TILE + kw - 1) * X.dtype.itemsize
+        shared = _patch_bytes((kh, kw), (1, 1), (1, 1), X.dtype.itemsize)
         if shared > _SHARED_LIMIT:  # a kernel too large for one tile: the generic path
             return super()._valid_corr2d(X, K, pads)
         pt, pb, pl, pr = pads
@@ -381,16 +387,15 @@ class CupyBackend(ArrayModuleOps):
         N, C, H, W = x.shape
         O, Cg, kh, kw = weight.shape
         OH, OW = conv_output_hw((H, W), (kh, kw), stride, padding, dilation)
-        y = xp.empty((N, O, OH, OW), dtype=x.dtype)
-        if y.size == 0:
-            return y
         tiles = -(-OH // _TILE) * -(-OW // _TILE)
         if tiles > _GRID_X_LIMIT:  # an image of over 740000^2 outputs: the generic path
             return super().conv2d(x, weight, bias, stride, padding, dilation, groups)
+        y = xp.empty((N, O, OH, OW), dtype=x.dtype)
+        if y.size == 0:
+            return y
         b = bias if bias is not None else xp.zeros(O, dtype=x.dtype)
         blocks = groups * -(-(O // groups) // _CHANNEL_BLOCK)
-        shared = (_patch_side(_TILE, kh, stride[0], dilation[0])
-                  * _patch_side(_TILE, kw, stride[1], dilation[1]) * x.dtype.itemsize)
+        shared = _patch_bytes((kh, kw), stride, dilation, x.dtype.itemsize)
         kernel = self._kernel("conv2d_direct", x.dtype)
         for n0 in range(0, N, _GRID_YZ_LIMIT):  # gridDim.z is the image
             n1 = min(N, n0 + _GRID_YZ_LIMIT)
