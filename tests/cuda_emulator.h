@@ -141,7 +141,7 @@ int launch(void (*kernel)(A...), const unsigned* g, const unsigned* b, std::size
                     ", " + std::to_string(grid.z) + "): x in 1..2^31-1, y and z in 1..65535");
     if (shared > kSharedLimit)
         return fail(std::to_string(shared) + " bytes of dynamic shared memory asked; a launch "
-                    "gets at most 49152 without opting in");
+                    "gets at most " + std::to_string(kSharedLimit) + " without opting in");
     block_dim = block;
     grid_dim = grid;
 

@@ -120,7 +120,7 @@ def _build(code: str, names: Sequence[str]) -> ctypes.CDLL:
         out = subprocess.run([cxx, *flags, "-I", str(HEADER.parent), str(unit), "-o",
                               str(partial)], capture_output=True, text=True)
         if out.returncode != 0:
-            raise EmulatorError(f"g++ could not compile the kernel source:\n{out.stderr}")
+            raise EmulatorError(f"{cxx} could not compile the kernel source:\n{out.stderr}")
         os.replace(partial, library)  # atomic: a concurrent run sees all of it or none
     return ctypes.CDLL(str(library))
 

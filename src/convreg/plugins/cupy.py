@@ -244,6 +244,13 @@ _KERNELS = {
 }
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
+
+def _instances(source: str) -> dict[tuple[str, np.dtype], str]:
+    """The name expressions compiled from ``source``: (kernel, dtype) -> template instance."""
+    return {(kernel, dtype): template.format(T=ctype)
+            for kernel, (file, template) in _KERNELS.items() if file == source
+            for dtype, ctype in _CTYPES.items()}
+
 # The direct kernel's bounds: at most this many output channels per group and
 # products per output (Cg * kh * kw). Chosen from the arithmetic, not measured
 # (no GPU has run this code yet): direct reads each input patch once per
@@ -348,9 +355,7 @@ class CupyBackend(ArrayModuleOps):
         except KeyError:
             pass
         source = _KERNELS[name][0]
-        instances = {(k, dt): template.format(T=t)
-                     for k, (file, template) in _KERNELS.items() if file == source
-                     for dt, t in _CTYPES.items()}
+        instances = _instances(source)
         module = self._raw_module(
             code=pathlib.Path(__file__).with_name(source).read_text(), options=("-std=c++17",),
             name_expressions=tuple(instances.values()))
