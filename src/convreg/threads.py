@@ -10,6 +10,14 @@ is called, each call asks OpenMP for its default, which honours
 that the im2col + GEMM path calls, so one setting governs both pools. The
 two never nest: a kernel's OpenMP region and a GEMM run one after the other,
 so at most ``n`` threads compute at any time.
+
+After ``os.fork()`` (and so in ``multiprocessing`` workers started with the
+``fork`` method, Linux's default before Python 3.14) the child runs every
+kernel on one thread. GNU OpenMP's thread pool does not survive fork: a
+child that starts a parallel region after its parent used one waits forever
+for threads that were never copied. A one-thread region needs no pool, so
+the child works whatever the parent ran. For parallel kernels in worker
+processes, use the ``spawn`` or ``forkserver`` start method.
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import numbers
+import os
 import threading
+import warnings
 from typing import Any, Iterator
 
 __all__ = ["get_num_threads", "set_num_threads", "openmp_enabled", "limited"]
@@ -25,6 +35,16 @@ __all__ = ["get_num_threads", "set_num_threads", "openmp_enabled", "limited"]
 _num_threads: int | None = None
 _local = threading.local()  # per-thread override, set by limited()
 _blas_limit: Any = None  # threadpoolctl's handle, to restore the BLAS default
+# True in a child made by fork: OpenMP may not start threads there (docstring).
+_forked_child = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked_child
+    _forked_child = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,7 +63,12 @@ def openmp_enabled() -> bool:
 
 
 def get_num_threads() -> int:
-    """Threads the compiled kernels use per call (from this Python thread)."""
+    """Threads the compiled kernels use per call (from this Python thread).
+
+    Always 1 in a process made by ``os.fork()`` (see the module docstring).
+    """
+    if _forked_child:
+        return 1
     local = getattr(_local, "n", None)
     if local is not None:
         return local
@@ -66,6 +91,12 @@ def set_num_threads(n: int | None) -> None:
     global _num_threads, _blas_limit
     if n is not None and (not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1):
         raise ValueError(f"the thread count must be a positive int or None; got {n!r}")
+    if _forked_child and n is not None and n > 1:
+        warnings.warn(
+            f"convreg.set_num_threads({n}) in a process made by fork: the compiled kernels "
+            "stay on one thread here, because OpenMP cannot start threads after fork. "
+            "Use the 'spawn' or 'forkserver' start method for parallel kernels in workers",
+            RuntimeWarning, stacklevel=2)
     from threadpoolctl import threadpool_limits
 
     if _blas_limit is not None:

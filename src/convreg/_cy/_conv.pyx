@@ -6,6 +6,8 @@ dilations and paddings are non-negative (strides and dilations positive);
 every window the output shape implies lies inside the (padded) input;
 ``num_threads >= 1``. All loops run without the GIL; each parallel loop
 gives every thread its own output elements, so no two threads write one.
+Every loop is interruptible (``interrupt.h``): long loops tick every 64
+rows, so a Ctrl-C is seen within milliseconds even on a huge plane.
 """
 
 from cython cimport floating
@@ -43,6 +45,7 @@ cdef extern from "conv_oc_rows.h" nogil:
 
 
 include "cpu_dispatch.pxi"
+include "interrupt.pxi"
 
 
 #: Channels in one 64-byte vector, by dtype name: the output channels of a
@@ -79,9 +82,12 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     cdef int isa = convreg_isa()
     cdef int wide = ob == 2 * <Py_ssize_t>(64 // sizeof(floating))  # two vectors a block
     cdef floating* row
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil, parallel(num_threads=num_threads):
         row = &rows[threadid(), 0]  # a team never has more threads than asked
         for p in prange(N * nb * oh, schedule="static"):
+            if convreg_tick(&halt, ow * Cg * kh * kw * ob):
+                continue
             n = p // (nb * oh)
             rest = p % (nb * oh)
             blk = rest // oh
@@ -98,6 +104,7 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
             for o in range(valid):
                 for j in range(ow):
                     y[n, o0 + o, i, j] = row[j * ob + o]
+    convreg_interrupt_finish(&halt)
 
 
 def gw_taps_per_tile(bint wide):
@@ -138,6 +145,7 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
     cdef Py_ssize_t tiles = nb * tiles_per_block
     cdef Py_ssize_t nthreads = S if S > 1 else min(<Py_ssize_t>num_threads, tiles)
     cdef Py_ssize_t me, team, first, stop, n0, n1, part, n, tile, blk, t0, nt, c0
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil, parallel(num_threads=nthreads):
         # The work is split by the team OpenMP actually gave (it may give
         # fewer threads than asked), so none is left undone.
@@ -154,6 +162,8 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
                     blk = tile // tiles_per_block
                     t0 = (tile % tiles_per_block) * per_tile
                     nt = min(per_tile, taps - t0)
+                    if convreg_tick(&halt, oh * ow * ob * nt):
+                        break
                     c0 = (blk // blocks_per_group) * Cg
                     if floating is float:
                         convreg_gw_f32(isa, wide, &xp[n, c0, 0, 0], &offsets[t0],
@@ -164,6 +174,7 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
                                        &gb[n, blk, 0], oh, ow, sh * Wp, sw,
                                        &dwb[part, blk, t0, 0], nt)
             part = part + team if S > 1 else S
+    convreg_interrupt_finish(&halt)
 
 
 def place(const floating[:, :, ::1] x, floating[:, :, ::1] out, Py_ssize_t r0, Py_ssize_t c0,
@@ -180,11 +191,14 @@ def place(const floating[:, :, ::1] x, floating[:, :, ::1] out, Py_ssize_t r0, P
     cdef Py_ssize_t rlo = max(0, r0), rhi = min(Ho, r0 + H)
     cdef Py_ssize_t clo = max(0, c0), chi = min(Wo, c0 + W)
     cdef Py_ssize_t p, r
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     if chi < clo:
         chi = clo
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
             for r in range(Ho):
+                if (r & 63) == 0 and convreg_tick(&halt, 64 * Wo):
+                    break
                 if r < rlo or r >= rhi:
                     memset(&out[p, r, 0], 0, Wo * sizeof(floating))
                     continue
@@ -194,6 +208,7 @@ def place(const floating[:, :, ::1] x, floating[:, :, ::1] out, Py_ssize_t r0, P
                     memcpy(&out[p, r, clo], &x[p, r - r0, clo - c0], (chi - clo) * sizeof(floating))
                 if chi < Wo:
                     memset(&out[p, r, chi], 0, (Wo - chi) * sizeof(floating))
+    convreg_interrupt_finish(&halt)
 
 
 def lanes_last(const floating[:, :, ::1] a, floating[:, :, ::1] out, int num_threads):
@@ -207,16 +222,20 @@ def lanes_last(const floating[:, :, ::1] a, floating[:, :, ::1] out, int num_thr
     cdef Py_ssize_t G = a.shape[0], n = a.shape[1], L = a.shape[2]
     cdef Py_ssize_t nb = out.shape[0], ob = out.shape[2], per = nb // G
     cdef Py_ssize_t blk, g, q0, valid, l, o
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for blk in prange(nb, schedule="static", num_threads=num_threads):
             g = blk // per
             q0 = (blk % per) * ob
             valid = min(ob, n - q0)
             for l in range(L):
+                if (l & 4095) == 0 and convreg_tick(&halt, 4096 * ob):
+                    break
                 for o in range(valid):
                     out[blk, l, o] = a[g, q0 + o, l]
                 for o in range(valid, ob):
                     out[blk, l, o] = 0
+    convreg_interrupt_finish(&halt)
 
 
 def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] w,
@@ -233,6 +252,7 @@ def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] 
     cdef Py_ssize_t Og = O // groups
     cdef Py_ssize_t p, n, o, ci, c, a, b, i, j, r0, c0
     cdef floating tap
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for p in prange(N * O, schedule="static", num_threads=num_threads):
             n = p // O
@@ -243,10 +263,13 @@ def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] 
                     for b in range(kw):
                         tap = w[o, ci, a, b]
                         for i in range(oh):
+                            if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
+                                break
                             r0 = i * sh + a * dh
                             c0 = b * dw
                             for j in range(ow):
                                 y[n, o, i, j] += tap * xp[n, c, r0, c0 + j * sw]
+    convreg_interrupt_finish(&halt)
 
 
 def conv2d_grad_input_direct(const floating[:, :, :, ::1] g, const floating[:, :, :, ::1] w,
@@ -263,6 +286,7 @@ def conv2d_grad_input_direct(const floating[:, :, :, ::1] g, const floating[:, :
     cdef Py_ssize_t Og = O // groups
     cdef Py_ssize_t p, n, c, ci, oo, o, a, b, i, j, r0, c0
     cdef floating tap
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for p in prange(N * C, schedule="static", num_threads=num_threads):
             n = p // C
@@ -274,10 +298,13 @@ def conv2d_grad_input_direct(const floating[:, :, :, ::1] g, const floating[:, :
                     for b in range(kw):
                         tap = w[o, ci, a, b]
                         for i in range(oh):
+                            if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
+                                break
                             r0 = i * sh + a * dh
                             c0 = b * dw
                             for j in range(ow):
                                 dxp[n, c, r0, c0 + j * sw] += tap * g[n, o, i, j]
+    convreg_interrupt_finish(&halt)
 
 
 def conv2d_grad_weight_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] g,
@@ -292,6 +319,7 @@ def conv2d_grad_weight_direct(const floating[:, :, :, ::1] xp, const floating[:,
     cdef Py_ssize_t Og = O // groups
     cdef Py_ssize_t p, o, ci, c, a, b, n, i, j, r0, c0
     cdef double acc
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for p in prange(O * Cg, schedule="static", num_threads=num_threads):
             o = p // Cg
@@ -302,11 +330,14 @@ def conv2d_grad_weight_direct(const floating[:, :, :, ::1] xp, const floating[:,
                     acc = 0
                     for n in range(N):
                         for i in range(oh):
+                            if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
+                                break
                             r0 = i * sh + a * dh
                             c0 = b * dw
                             for j in range(ow):
                                 acc = acc + g[n, o, i, j] * xp[n, c, r0, c0 + j * sw]
                     dw_out[o, ci, a, b] = <floating>acc
+    convreg_interrupt_finish(&halt)
 
 
 cdef struct Range:
@@ -345,6 +376,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t 
     cdef Py_ssize_t rows = C * kh * kw
     cdef Py_ssize_t q, m, r, c, a, b, i, j, ih, iw0
     cdef Range js
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for q in prange(n * rows, schedule="static", num_threads=num_threads):
             m = q // rows
@@ -355,6 +387,8 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t 
             iw0 = b * dw - pl
             js = _inside(W, ow, sw, iw0)
             for i in range(oh):
+                if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
+                    break
                 ih = i * sh + a * dh - pt
                 if ih < 0 or ih >= H:
                     for j in range(ow):
@@ -366,6 +400,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t 
                     cols[m, r, i * ow + j] = x[m, c, ih, iw0 + j * sw]
                 for j in range(js.stop, ow):
                     cols[m, r, i * ow + j] = 0
+    convreg_interrupt_finish(&halt)
 
 
 def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx, Py_ssize_t kh,
@@ -379,6 +414,7 @@ def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx, Py_ssize_t
     cdef Py_ssize_t n = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
     cdef Py_ssize_t q, m, r, c, a, b, i, j, ih, iw0
     cdef Range js
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for q in prange(n * C, schedule="static", num_threads=num_threads):
             m = q // C
@@ -389,8 +425,11 @@ def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx, Py_ssize_t
                     iw0 = b * dw - pl
                     js = _inside(W, ow, sw, iw0)
                     for i in range(oh):
+                        if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
+                            break
                         ih = i * sh + a * dh - pt
                         if ih < 0 or ih >= H:
                             continue
                         for j in range(js.first, js.stop):
                             dx[m, c, ih, iw0 + j * sw] += cols[m, r, i * ow + j]
+    convreg_interrupt_finish(&halt)

@@ -24,6 +24,7 @@ cdef extern from "corr2d_rows.h" nogil:
 
 
 include "cpu_dispatch.pxi"
+include "interrupt.pxi"
 
 
 def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
@@ -34,7 +35,8 @@ def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
     per task, so no two threads write one element; a band is the
     register-blocked, per-CPU-dispatched C loop of ``corr2d_rows.h``, which
     reuses each loaded input vector for the ``R`` rows; the rows left over
-    below the last whole band run one at a time.
+    below the last whole band run one at a time. Interruptible between
+    bands (``interrupt.h``).
     """
     cdef Py_ssize_t out_h = Y.shape[0], out_w = Y.shape[1]
     cdef Py_ssize_t kh = K.shape[0], kw = K.shape[1], ldx = X.shape[1], ldy = Y.shape[1]
@@ -42,8 +44,11 @@ def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
     cdef Py_ssize_t R = convreg_corr2d_rows_per_call(isa)
     cdef Py_ssize_t bands = (out_h + R - 1) // R
     cdef Py_ssize_t band, i
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for band in prange(bands, schedule="static", num_threads=num_threads):
+            if convreg_tick(&halt, R * out_w * kh * kw):
+                continue
             if band * R + R <= out_h:
                 if floating is float:
                     convreg_corr2d_rows_f32(isa, &X[band * R, 0], ldx, &K[0, 0], kh, kw,
@@ -57,3 +62,4 @@ def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
                         convreg_corr2d_row_f32(&X[i, 0], ldx, &K[0, 0], kh, kw, &Y[i, 0], out_w)
                     else:
                         convreg_corr2d_row_f64(&X[i, 0], ldx, &K[0, 0], kh, kw, &Y[i, 0], out_w)
+    convreg_interrupt_finish(&halt)

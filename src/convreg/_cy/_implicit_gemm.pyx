@@ -26,6 +26,8 @@ O/groups)`` (input gradient); ``T`` fits a 32-bit BLAS int.
 from cython cimport floating
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+include "interrupt.pxi"
+
 
 cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, const floating* a, int lda,
                        const floating* b, int ldb, floating* c, int ldc) noexcept nogil:
@@ -44,14 +46,19 @@ def forward(const floating[:, ::1] xcn, const floating[:, :, :, :, ::1] wt,
     cdef Py_ssize_t Og = wt.shape[3], Cg = wt.shape[4], T = xcn.shape[1]
     cdef int M = <int>(T - dh * (kh - 1) * Wp - dw * (kw - 1))
     cdef Py_ssize_t g, a, b
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for g in range(G):
             for a in range(kh):
                 for b in range(kw):
+                    if convreg_tick(&halt, M * Og * Cg):  # between GEMMs
+                        break
                     # Y^T (M x Og) += X_ab^T (M x Cg) W_ab^T (Cg x Og), column-major views
                     _gemm(b"N", b"N", M, <int>Og, <int>Cg,
                           &xcn[g * Cg, a * dh * Wp + b * dw], <int>T,
                           &wt[a, b, g, 0, 0], <int>Cg, &y[g * Og, 0], <int>T)
+    convreg_interrupt_finish(&halt)
+
 
 
 def grad_input(const floating[:, ::1] gy, const floating[:, :, :, :, ::1] wt,
@@ -61,14 +68,19 @@ def grad_input(const floating[:, ::1] gy, const floating[:, :, :, :, ::1] wt,
     cdef Py_ssize_t Cg = wt.shape[3], Og = wt.shape[4], T = dxcn.shape[1]
     cdef int M = <int>(T - dh * (kh - 1) * Wp - dw * (kw - 1))
     cdef Py_ssize_t g, a, b
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for g in range(G):
             for a in range(kh):
                 for b in range(kw):
+                    if convreg_tick(&halt, M * Og * Cg):  # between GEMMs
+                        break
                     # dX_ab^T (M x Cg) += G^T (M x Og) W_ab (Og x Cg)
                     _gemm(b"N", b"N", M, <int>Cg, <int>Og, &gy[g * Og, 0], <int>T,
                           &wt[a, b, g, 0, 0], <int>Og,
                           &dxcn[g * Cg, a * dh * Wp + b * dw], <int>T)
+    convreg_interrupt_finish(&halt)
+
 
 
 def grad_weight(const floating[:, ::1] xcn, const floating[:, ::1] gy,
@@ -78,11 +90,15 @@ def grad_weight(const floating[:, ::1] xcn, const floating[:, ::1] gy,
     cdef Py_ssize_t Og = dwt.shape[3], Cg = dwt.shape[4], T = xcn.shape[1]
     cdef int M = <int>(T - dh * (kh - 1) * Wp - dw * (kw - 1))
     cdef Py_ssize_t g, a, b
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for g in range(G):
             for a in range(kh):
                 for b in range(kw):
+                    if convreg_tick(&halt, M * Og * Cg):  # between GEMMs
+                        break
                     # dW_ab^T (Cg x Og) += X_ab (Cg x M) G^T (M x Og)
                     _gemm(b"T", b"N", <int>Cg, <int>Og, M,
                           &xcn[g * Cg, a * dh * Wp + b * dw], <int>T,
                           &gy[g * Og, 0], <int>T, &dwt[a, b, g, 0, 0], <int>Cg)
+    convreg_interrupt_finish(&halt)

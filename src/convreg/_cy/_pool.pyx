@@ -5,12 +5,15 @@ Contract (checked by convreg/plugins/cython.py before entry): ``x`` and
 ``(P, oh, ow)`` with ``oh, ow`` from ``convreg.shapes.output_size``, all
 C-contiguous and of one dtype; kernel, stride and dilation are positive,
 padding non-negative. Padding is implicit: windows are clipped to the input.
-Each parallel loop gives every thread whole planes.
+Each parallel loop gives every thread whole planes, and ticks every
+output row so that Ctrl-C is seen promptly (``interrupt.h``).
 """
 
 from libc.math cimport INFINITY, isnan
 from cython cimport floating
 from cython.parallel cimport prange
+
+include "interrupt.pxi"
 
 
 cdef inline Py_ssize_t _first_max(const floating[:, :, ::1] x, Py_ssize_t p, Py_ssize_t h0,
@@ -45,12 +48,16 @@ def max_pool2d(const floating[:, :, ::1] x, floating[:, :, ::1] y, Py_ssize_t kh
     """``y[p, i, j]`` = the maximum of the window (``-inf`` for a window of padding only)."""
     cdef Py_ssize_t P = y.shape[0], oh = y.shape[1], ow = y.shape[2], W = x.shape[2]
     cdef Py_ssize_t p, i, j, k
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
             for i in range(oh):
+                if convreg_tick(&halt, ow * kh * kw):
+                    break
                 for j in range(ow):
                     k = _first_max(x, p, i * sh - ph, j * sw - pw, kh, kw, dh, dw)
                     y[p, i, j] = x[p, k // W, k % W] if k >= 0 else -INFINITY
+    convreg_interrupt_finish(&halt)
 
 
 def max_pool2d_grad(const floating[:, :, ::1] g, const floating[:, :, ::1] x,
@@ -60,13 +67,17 @@ def max_pool2d_grad(const floating[:, :, ::1] g, const floating[:, :, ::1] x,
     """Add each ``g[p, i, j]`` to ``dx`` at its window's first maximum (``dx`` zeroed)."""
     cdef Py_ssize_t P = g.shape[0], oh = g.shape[1], ow = g.shape[2], W = x.shape[2]
     cdef Py_ssize_t p, i, j, k
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
             for i in range(oh):
+                if convreg_tick(&halt, ow * kh * kw):
+                    break
                 for j in range(ow):
                     k = _first_max(x, p, i * sh - ph, j * sw - pw, kh, kw, dh, dw)
                     if k >= 0:
                         dx[p, k // W, k % W] += g[p, i, j]
+    convreg_interrupt_finish(&halt)
 
 
 cdef struct Span:
@@ -102,9 +113,12 @@ def avg_pool2d(const floating[:, :, ::1] x, floating[:, :, ::1] y, Py_ssize_t kh
     cdef Py_ssize_t p, i, j, h, w, count
     cdef Span rows, cols
     cdef double acc
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
             for i in range(oh):
+                if convreg_tick(&halt, ow * kh * kw):
+                    break
                 rows = _span(i, H, kh, sh, ph)
                 for j in range(ow):
                     cols = _span(j, W, kw, sw, pw)
@@ -120,6 +134,7 @@ def avg_pool2d(const floating[:, :, ::1] x, floating[:, :, ::1] y, Py_ssize_t kh
                         for w in range(cols.first, cols.stop):
                             acc = acc + x[p, h, w]
                     y[p, i, j] = <floating>(acc / count)
+    convreg_interrupt_finish(&halt)
 
 
 def avg_pool2d_grad(const floating[:, :, ::1] g, floating[:, :, ::1] dx, Py_ssize_t kh,
@@ -131,9 +146,12 @@ def avg_pool2d_grad(const floating[:, :, ::1] g, floating[:, :, ::1] dx, Py_ssiz
     cdef Py_ssize_t p, i, j, h, w, count
     cdef Span rows, cols
     cdef floating share
+    cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
             for i in range(oh):
+                if convreg_tick(&halt, ow * kh * kw):
+                    break
                 rows = _span(i, H, kh, sh, ph)
                 for j in range(ow):
                     cols = _span(j, W, kw, sw, pw)
@@ -147,3 +165,4 @@ def avg_pool2d_grad(const floating[:, :, ::1] g, floating[:, :, ::1] dx, Py_ssiz
                     for h in range(rows.first, rows.stop):
                         for w in range(cols.first, cols.stop):
                             dx[p, h, w] += share
+    convreg_interrupt_finish(&halt)
