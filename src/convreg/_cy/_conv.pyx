@@ -7,7 +7,10 @@ every window the output shape implies lies inside the (padded) input;
 ``num_threads >= 1``. All loops run without the GIL; each parallel loop
 gives every thread its own output elements, so no two threads write one.
 Every loop is interruptible (``interrupt.h``): long loops tick every 64
-rows, so a Ctrl-C is seen within milliseconds even on a huge plane.
+rows, so a Ctrl-C is seen within milliseconds even on a huge plane. The
+plain direct loops tick between blocks of 64 rows rather than inside the
+row loop, which kept GCC from optimising it: +14% instructions there,
++4% this way (callgrind), on the few-channel layers only.
 """
 
 from cython cimport floating
@@ -250,7 +253,7 @@ def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] 
     cdef Py_ssize_t N = y.shape[0], O = y.shape[1], oh = y.shape[2], ow = y.shape[3]
     cdef Py_ssize_t Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3]
     cdef Py_ssize_t Og = O // groups
-    cdef Py_ssize_t p, n, o, ci, c, a, b, i, j, r0, c0
+    cdef Py_ssize_t p, n, o, ci, c, a, b, i, i0, j, r0, c0
     cdef floating tap
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
@@ -262,13 +265,14 @@ def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] 
                 for a in range(kh):
                     for b in range(kw):
                         tap = w[o, ci, a, b]
-                        for i in range(oh):
-                            if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
+                        for i0 in range(0, oh, 64):  # tick between blocks of rows
+                            if convreg_tick(&halt, 64 * ow):
                                 break
-                            r0 = i * sh + a * dh
-                            c0 = b * dw
-                            for j in range(ow):
-                                y[n, o, i, j] += tap * xp[n, c, r0, c0 + j * sw]
+                            for i in range(i0, min(i0 + 64, oh)):
+                                r0 = i * sh + a * dh
+                                c0 = b * dw
+                                for j in range(ow):
+                                    y[n, o, i, j] += tap * xp[n, c, r0, c0 + j * sw]
     convreg_interrupt_finish(&halt)
 
 
@@ -284,7 +288,7 @@ def conv2d_grad_input_direct(const floating[:, :, :, ::1] g, const floating[:, :
     cdef Py_ssize_t O = g.shape[1], oh = g.shape[2], ow = g.shape[3]
     cdef Py_ssize_t Cg = w.shape[1], kh = w.shape[2], kw = w.shape[3]
     cdef Py_ssize_t Og = O // groups
-    cdef Py_ssize_t p, n, c, ci, oo, o, a, b, i, j, r0, c0
+    cdef Py_ssize_t p, n, c, ci, oo, o, a, b, i, i0, j, r0, c0
     cdef floating tap
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
@@ -297,13 +301,14 @@ def conv2d_grad_input_direct(const floating[:, :, :, ::1] g, const floating[:, :
                 for a in range(kh):
                     for b in range(kw):
                         tap = w[o, ci, a, b]
-                        for i in range(oh):
-                            if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
+                        for i0 in range(0, oh, 64):  # tick between blocks of rows
+                            if convreg_tick(&halt, 64 * ow):
                                 break
-                            r0 = i * sh + a * dh
-                            c0 = b * dw
-                            for j in range(ow):
-                                dxp[n, c, r0, c0 + j * sw] += tap * g[n, o, i, j]
+                            for i in range(i0, min(i0 + 64, oh)):
+                                r0 = i * sh + a * dh
+                                c0 = b * dw
+                                for j in range(ow):
+                                    dxp[n, c, r0, c0 + j * sw] += tap * g[n, o, i, j]
     convreg_interrupt_finish(&halt)
 
 
@@ -317,7 +322,7 @@ def conv2d_grad_weight_direct(const floating[:, :, :, ::1] xp, const floating[:,
     cdef Py_ssize_t N = g.shape[0], O = g.shape[1], oh = g.shape[2], ow = g.shape[3]
     cdef Py_ssize_t Cg = dw_out.shape[1], kh = dw_out.shape[2], kw = dw_out.shape[3]
     cdef Py_ssize_t Og = O // groups
-    cdef Py_ssize_t p, o, ci, c, a, b, n, i, j, r0, c0
+    cdef Py_ssize_t p, o, ci, c, a, b, n, i, i0, j, r0, c0
     cdef double acc
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
@@ -329,13 +334,14 @@ def conv2d_grad_weight_direct(const floating[:, :, :, ::1] xp, const floating[:,
                 for b in range(kw):
                     acc = 0
                     for n in range(N):
-                        for i in range(oh):
-                            if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
+                        for i0 in range(0, oh, 64):  # tick between blocks of rows
+                            if convreg_tick(&halt, 64 * ow):
                                 break
-                            r0 = i * sh + a * dh
-                            c0 = b * dw
-                            for j in range(ow):
-                                acc = acc + g[n, o, i, j] * xp[n, c, r0, c0 + j * sw]
+                            for i in range(i0, min(i0 + 64, oh)):
+                                r0 = i * sh + a * dh
+                                c0 = b * dw
+                                for j in range(ow):
+                                    acc = acc + g[n, o, i, j] * xp[n, c, r0, c0 + j * sw]
                     dw_out[o, ci, a, b] = <floating>acc
     convreg_interrupt_finish(&halt)
 

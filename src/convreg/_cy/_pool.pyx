@@ -5,8 +5,9 @@ Contract (checked by convreg/plugins/cython.py before entry): ``x`` and
 ``(P, oh, ow)`` with ``oh, ow`` from ``convreg.shapes.output_size``, all
 C-contiguous and of one dtype; kernel, stride and dilation are positive,
 padding non-negative. Padding is implicit: windows are clipped to the input.
-Each parallel loop gives every thread whole planes, and ticks every
-output row so that Ctrl-C is seen promptly (``interrupt.h``).
+Each parallel loop gives every thread whole planes, and ticks once per
+output row, or per 64 rows where a row is light (``_tick_mask``), so that
+Ctrl-C is seen promptly (``interrupt.h``).
 """
 
 from libc.math cimport INFINITY, isnan
@@ -14,6 +15,13 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 include "interrupt.pxi"
+
+
+cdef inline Py_ssize_t _tick_mask(Py_ssize_t row_work) noexcept nogil:
+    """Tick every output row (mask 0) when a row is heavy (a large window), every
+    64 rows (mask 63) when it is light: ticking each light row cost 2.5% of
+    max_pool2d's instructions on 2x2 windows (callgrind)."""
+    return 0 if row_work >= 4096 else 63
 
 
 cdef inline Py_ssize_t _first_max(const floating[:, :, ::1] x, Py_ssize_t p, Py_ssize_t h0,
@@ -49,10 +57,11 @@ def max_pool2d(const floating[:, :, ::1] x, floating[:, :, ::1] y, Py_ssize_t kh
     cdef Py_ssize_t P = y.shape[0], oh = y.shape[1], ow = y.shape[2], W = x.shape[2]
     cdef Py_ssize_t p, i, j, k
     cdef convreg_interrupt halt = convreg_interrupt_start()
+    cdef Py_ssize_t every = _tick_mask(ow * kh * kw)
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
             for i in range(oh):
-                if convreg_tick(&halt, ow * kh * kw):
+                if (i & every) == 0 and convreg_tick(&halt, (every + 1) * ow * kh * kw):
                     break
                 for j in range(ow):
                     k = _first_max(x, p, i * sh - ph, j * sw - pw, kh, kw, dh, dw)
@@ -68,10 +77,11 @@ def max_pool2d_grad(const floating[:, :, ::1] g, const floating[:, :, ::1] x,
     cdef Py_ssize_t P = g.shape[0], oh = g.shape[1], ow = g.shape[2], W = x.shape[2]
     cdef Py_ssize_t p, i, j, k
     cdef convreg_interrupt halt = convreg_interrupt_start()
+    cdef Py_ssize_t every = _tick_mask(ow * kh * kw)
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
             for i in range(oh):
-                if convreg_tick(&halt, ow * kh * kw):
+                if (i & every) == 0 and convreg_tick(&halt, (every + 1) * ow * kh * kw):
                     break
                 for j in range(ow):
                     k = _first_max(x, p, i * sh - ph, j * sw - pw, kh, kw, dh, dw)
@@ -114,10 +124,11 @@ def avg_pool2d(const floating[:, :, ::1] x, floating[:, :, ::1] y, Py_ssize_t kh
     cdef Span rows, cols
     cdef double acc
     cdef convreg_interrupt halt = convreg_interrupt_start()
+    cdef Py_ssize_t every = _tick_mask(ow * kh * kw)
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
             for i in range(oh):
-                if convreg_tick(&halt, ow * kh * kw):
+                if (i & every) == 0 and convreg_tick(&halt, (every + 1) * ow * kh * kw):
                     break
                 rows = _span(i, H, kh, sh, ph)
                 for j in range(ow):
@@ -147,10 +158,11 @@ def avg_pool2d_grad(const floating[:, :, ::1] g, floating[:, :, ::1] dx, Py_ssiz
     cdef Span rows, cols
     cdef floating share
     cdef convreg_interrupt halt = convreg_interrupt_start()
+    cdef Py_ssize_t every = _tick_mask(ow * kh * kw)
     with nogil:
         for p in prange(P, schedule="static", num_threads=num_threads):
             for i in range(oh):
-                if convreg_tick(&halt, ow * kh * kw):
+                if (i & every) == 0 and convreg_tick(&halt, (every + 1) * ow * kh * kw):
                     break
                 rows = _span(i, H, kh, sh, ph)
                 for j in range(ow):
