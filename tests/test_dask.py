@@ -92,7 +92,7 @@ def test_pools_and_gradients_equal_numpy(chunks):
 
 def test_the_callers_selection_is_carried_into_the_graph(monkeypatch):
     seen = []
-    original = convreg.registry.dispatch
+    original = convreg.registry._resolved
 
     def spy(op, backend, array_type):
         seen.append((op, backend, array_type))
@@ -101,7 +101,7 @@ def test_the_callers_selection_is_carried_into_the_graph(monkeypatch):
     X = da.from_array(rng.standard_normal((40, 30)), chunks=(9, 7))
     with convreg.use_backend("reference"):
         lazy = convreg.corr2d(X, np.ones((3, 3)))
-    monkeypatch.setattr(convreg.registry, "dispatch", spy)
+    monkeypatch.setattr(convreg.registry, "_resolved", spy)
     lazy.compute(scheduler="threads")  # outside the context, in worker threads
     chunk_calls = [s for s in seen if s[0] == "corr2d"]
     assert chunk_calls and all(s[1] == "reference" and s[2] is np.ndarray for s in chunk_calls)

@@ -34,7 +34,7 @@ w4 = np.ones((6, 2, 3, 3))
         (lambda: convreg.conv2d(x4, np.ones((5, 2, 3, 3)), groups=2), ValueError,
          r"output channels \(5\)"),
         (lambda: convreg.conv2d(x4, w4, groups=0), ValueError, r"groups must be a positive int"),
-        (lambda: convreg.conv2d(x4, w4, groups=2.0), ValueError, r"groups must be a positive int"),
+        (lambda: convreg.conv2d(x4, w4, groups=2.0), TypeError, r"groups must be a positive int"),
         (lambda: convreg.conv2d(x4, w4, np.ones(5), groups=2), ValueError,
          r"bias must have shape \(6,\)"),
         # stride, padding, dilation

@@ -206,13 +206,13 @@ def test_conv2d_initialisation_follows_pytorch():
 
 def test_module_backend_choice_is_used(monkeypatch):
     calls = []
-    original = convreg.registry.dispatch
+    original = convreg.registry._resolved
 
     def spy(op, backend, array_type):
         calls.append((op, backend))
         return original(op, backend, array_type)
 
-    monkeypatch.setattr(convreg.registry, "dispatch", spy)
+    monkeypatch.setattr(convreg.registry, "_resolved", spy)
     net = small_net("reference")
     net(np.ones((2, 1, 8, 8)))
     net.backward(np.ones((2, 10)))

@@ -37,7 +37,7 @@ class Backend:
 
     def corr2d(self, X, K, mode):
         CALLS.append("corr2d")
-        return np.full((1, 1), 42.0)
+        return np.full((X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), 42.0)
 
 @hookimpl
 def convreg_backends():
@@ -74,7 +74,7 @@ def test_a_third_party_backend_is_found_and_selected(make_plugin):
     b = info("fake")
     assert b.available and b.source == "fakedist" and b.version == "9.9" and b.ops == ("corr2d",)
     # priority 100 beats cython for corr2d on NumPy arrays...
-    np.testing.assert_array_equal(convreg.corr2d(X, K), [[42.0]])
+    np.testing.assert_array_equal(convreg.corr2d(X, K), np.full((2, 2), 42.0))
     assert convreg.get_backend("corr2d") == "fake"
     # ...but it lacks conv2d, so automatic selection passes it over there
     assert convreg.get_backend("conv2d") != "fake"
@@ -92,7 +92,7 @@ def test_resolution_order(make_plugin, monkeypatch):
         assert convreg.get_backend("corr2d") == "fake"  # use_backend beats set_backend
         with convreg.use_backend("cython"):
             assert convreg.get_backend("corr2d") == "cython"  # innermost wins
-        np.testing.assert_array_equal(convreg.corr2d(X, K), [[42.0]])
+        np.testing.assert_array_equal(convreg.corr2d(X, K), np.full((2, 2), 42.0))
         # the call's own argument beats everything
         np.testing.assert_array_equal(convreg.corr2d(X, K, backend="reference"), [[4.0, 4.0]] * 2)
     assert convreg.get_backend("corr2d") == "reference"

@@ -18,7 +18,14 @@ from ._errors import BackendError
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 from .correlate import convolve2d, corr2d
 from .pool import avg_pool2d, avg_pool2d_grad, max_pool2d, max_pool2d_grad
-from .registry import backends, get_backend, set_backend, use_backend
+from .registry import (
+    backends,
+    get_backend,
+    get_debug_checks,
+    set_backend,
+    set_debug_checks,
+    use_backend,
+)
 from .shapes import output_shape
 from .threads import get_num_threads, set_num_threads
 
@@ -40,6 +47,8 @@ __all__ = [
     "set_backend",
     "use_backend",
     "get_backend",
+    "set_debug_checks",
+    "get_debug_checks",
     "set_num_threads",
     "get_num_threads",
 ]

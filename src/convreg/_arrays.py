@@ -27,10 +27,26 @@ def is_device_array(obj: Any) -> bool:
 
 
 def _as_array(obj: Any, name: str) -> Any:
-    if isinstance(obj, np.ndarray) or is_device_array(obj):
+    """``obj`` as an array the backends accept: a plain ndarray or a device array.
+
+    NumPy subclasses (``memmap``, ``matrix``, a user's) become their plain
+    ndarray view, so they behave alike on every backend (``matrix``'s ``*``
+    is a matrix product, which would silently change the reference's
+    answer). Masked arrays are refused: no backend applies a mask, so the
+    answer would depend on the backend.
+    """
+    if type(obj) is np.ndarray or is_device_array(obj):
         return obj
+    if obj is None:
+        raise TypeError(f"{name} must be an array; got None")
+    if isinstance(obj, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a masked array, and convreg's ops do not apply masks; fill the "
+            f"masked entries first, e.g. {name}.filled(0), or pass {name}.data to ignore "
+            "the mask"
+        )
     try:
-        arr = np.asarray(obj)
+        arr = np.asarray(obj)  # a subclass becomes its base-class view, no copy
     except (ValueError, TypeError) as exc:
         raise TypeError(
             f"{name} must be an array or a nested sequence of numbers with a "
@@ -40,23 +56,25 @@ def _as_array(obj: Any, name: str) -> Any:
 
 
 def as_arrays(**named: Any) -> tuple[Any, ...]:
-    """Convert each named argument to an array; refuse mixed NumPy/device input.
+    """Convert each named argument to an array; refuse mixed host/device input.
 
-    Returns the arrays in argument order (``None`` values are passed through).
+    Every argument is required (leave an optional one out rather than
+    passing None). Returns the arrays in argument order.
     """
     arrays = tuple(named.values())
-    if all(type(a) is np.ndarray or a is None for a in arrays):
+    for a in arrays:
+        if type(a) is not np.ndarray:
+            break
+    else:
         return arrays  # the common case, kept cheap for tiny calls
-    arrays = tuple(None if v is None else _as_array(v, k) for k, v in named.items())
-    kinds = {type(a) for a in arrays if a is not None}
-    if len(kinds) > 1:
+    arrays = tuple(_as_array(v, k) for k, v in named.items())
+    kinds = {type(a) for a in arrays}
+    if len(kinds) > 1:  # host arrays all became np.ndarray: a device array is involved
         listing = ", ".join(
-            f"{k} is {type(a).__module__}.{type(a).__name__}"
-            for k, a in zip(named, arrays)
-            if a is not None
+            f"{k} is {type(a).__module__}.{type(a).__name__}" for k, a in zip(named, arrays)
         )
         raise TypeError(
-            f"all array arguments must be of one array type ({listing}); convreg "
+            f"all array arguments must be on one device ({listing}); convreg "
             "never copies between host and device silently: move them with "
             "cupy.asarray(...) or cupy.asnumpy(...) first"
         )

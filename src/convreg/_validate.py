@@ -4,6 +4,12 @@ Every public op validates and normalises its arguments here, once, so that a
 backend receives only clean values: ints as ``(h, w)`` pairs, padding as
 ``(top, bottom, left, right)``, arrays with the right number of dimensions.
 Messages say what was given and what was expected, as PyTorch's do.
+
+Validation is pure: a call's outcome never depends on earlier calls. The
+checks that are memoized (:func:`memoized`) key their cache on each
+argument's type as well as its value, because ``1``, ``1.0`` and ``True``
+hash alike: without the types, a refused ``padding=1.0`` would be accepted
+once ``padding=1`` had been cached.
 """
 
 from __future__ import annotations
@@ -12,12 +18,16 @@ import functools
 import math
 import numbers
 import os
-from typing import Any, Sequence
+import sys
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
 
 __all__ = [
+    "INDEX_MAX",
+    "flag",
+    "positive_int",
     "pair",
     "positive_pair",
     "nonnegative_pair",
@@ -33,19 +43,54 @@ __all__ = [
 
 MODES = ("valid", "same", "full")
 
+#: The largest size, stride, padding or dilation the compiled kernels can
+#: index with (``Py_ssize_t``); larger values are refused here, the same on
+#: every backend, instead of overflowing inside one.
+INDEX_MAX = sys.maxsize
+
 
 def _is_int(v: Any) -> bool:
+    """An int, NumPy's included; never a bool (True is not a size)."""
     return type(v) is int or (isinstance(v, numbers.Integral) and not isinstance(v, bool))
 
 
+def _in_range(v: int, name: str, shown: Any) -> int:
+    if -INDEX_MAX <= v <= INDEX_MAX:
+        return v
+    raise ValueError(
+        f"{name}={shown!r} is beyond the largest index the compiled kernels take "
+        f"({INDEX_MAX}, 2**63 - 1)"
+    )
+
+
+def flag(value: Any, name: str) -> bool:
+    """A bool (NumPy's too), as PyTorch requires of its flags: ``'no'`` is not False."""
+    if type(value) is bool:
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False; got {value!r} ({type(value).__name__})")
+
+
+def positive_int(value: Any, name: str) -> int:
+    """A positive int (not a bool, not a float)."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a positive int; got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}")
+    return _in_range(int(value), name, value)
+
+
 def pair(value: Any, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as ``(h, w)``."""
+    """An int or a pair of ints as ``(h, w)``; bools and floats are refused."""
     if type(value) is int:
-        return (value, value)
+        v = _in_range(value, name, value)
+        return (v, v)
     if _is_int(value):
-        return (int(value), int(value))
+        v = _in_range(int(value), name, value)
+        return (v, v)
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(_is_int, value)):
-        return (int(value[0]), int(value[1]))
+        return (_in_range(int(value[0]), name, value), _in_range(int(value[1]), name, value))
     raise TypeError(f"{name} must be an int or a pair of ints (h, w); got {value!r}")
 
 
@@ -143,26 +188,79 @@ def shape_arg(value: Any, name: str, lengths: tuple[int, ...]) -> tuple[int, ...
     """A shape given by the caller (``input_shape``, ``weight_shape``) as a tuple of ints."""
     if (isinstance(value, (tuple, list)) or hasattr(value, "__len__")) and len(value) in lengths \
             and all(_is_int(v) and v >= 0 for v in value):
-        return tuple(int(v) for v in value)
+        return tuple(_in_range(int(v), name, value) for v in value)
     expected = " or ".join(map(str, lengths)) + " non-negative ints"
     raise ValueError(f"{name} must be a sequence of {expected}; got {value!r}")
 
 
-def memoized(check: Any) -> Any:
-    """Cache a pure argument check on its (hashable) arguments.
+def _typed(value: Any) -> Any:
+    """``value`` as a cache key that tells ``1``, ``1.0``, ``True`` and ``np.int64(1)`` apart.
+
+    Plain ints, strings and None stand for themselves; anything else is
+    tagged with its type (a type object, which no plain value is), tuples
+    and lists element by element.
+    """
+    t = type(value)
+    if t is int or t is str or value is None:
+        return value
+    if t is tuple or t is list:
+        return (t, *map(_typed, value))
+    return (t, value)
+
+
+#: Types whose values never hash like a value of another type that a check
+#: treats differently: such arguments are their own cache key.
+_EXACT = frozenset({int, str, type(None), *(type(np.dtype(c)) for c in "fd")})
+
+
+def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The cache key of ``args``: each argument itself when it is of an exact type
+    (or a tuple of ints), else tagged by :func:`_typed`.
+
+    A tagged argument holds a type object, which no plain one does, so a
+    tagged key never equals a plain one.
+    """
+    for a in args:
+        t = type(a)
+        if t in _EXACT:
+            continue
+        if t is tuple:
+            for e in a:
+                if type(e) is not int:
+                    break
+            else:
+                continue
+        return tuple([a if type(a) in _EXACT else _typed(a) for a in args])
+    return args
+
+
+_Check = TypeVar("_Check", bound=Callable[..., Any])
+
+
+def memoized(check: _Check, maxsize: int = 512) -> _Check:
+    """Cache a pure argument check on its arguments, types included.
 
     Training loops call an op with the same shapes and settings thousands of
     times; the cache makes the second call's validation a dict lookup.
-    Failures are not cached, and unhashable arguments (lists) skip the cache.
+    Failures are not cached (so they raise every time), keys carry each
+    argument's type (so an argument refused for its type is refused every
+    time: see the module docstring), unhashable arguments skip the cache,
+    and a full cache stops growing rather than evicting.
     """
-    cached = functools.lru_cache(maxsize=512)(check)
+    cache: dict[tuple[Any, ...], Any] = {}
 
     @functools.wraps(check)
     def wrapper(*args: Any) -> Any:
+        key = _key(args)
         try:
-            hash(args)
-        except TypeError:
+            return cache[key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable (a list inside a key)
             return check(*args)
-        return cached(*args)
+        result = check(*args)
+        if len(cache) < maxsize:
+            cache[key] = result
+        return result
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]

@@ -5,7 +5,7 @@ Semantics are ``torch.nn.functional.conv2d`` and ``torch.nn.grad``: x is
 ``(O, C / groups, kh, kw)``. Every argument is checked here once; the backend
 receives 4-D C-contiguous arrays of one float dtype, ``stride`` and
 ``dilation`` as ``(h, w)``, ``padding`` as ``(top, bottom, left, right)`` and
-``groups`` as an int.
+``groups`` as an int. Its result is checked (:func:`convreg.registry.call`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from . import _dask, registry
 from ._arrays import as_arrays, compute_dtype, contiguous
 from .shapes import conv_output_hw
 from ._validate import (
-    _is_int,
     check_ndim,
     check_output,
     conv_padding,
     memoized,
+    positive_int,
     positive_pair,
     shape_arg,
     window_fits,
@@ -57,8 +57,7 @@ def _problem(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: An
         raise ValueError(f"{op}: input {x_shape} and weight {tuple(w_shape)} must not be empty")
     stride = positive_pair(stride, "stride")
     dilation = positive_pair(dilation, "dilation")
-    if not _is_int(groups) or groups < 1:
-        raise ValueError(f"groups must be a positive int; got {groups!r}")
+    groups = positive_int(groups, "groups")
     if C % groups or O % groups:
         raise ValueError(
             f"{op}: groups={groups} must divide both the input channels ({C}) and "
@@ -73,7 +72,7 @@ def _problem(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: An
     window_fits(op, (H, W), pads, (kh, kw), dilation)
     y_shape = (N, O, *conv_output_hw((H, W), (kh, kw), stride, pads, dilation))
     check_output(y_shape, dtype, op)
-    return _Problem(x_shape, tuple(w_shape), y_shape, stride, pads, dilation, int(groups))
+    return _Problem(x_shape, tuple(w_shape), y_shape, stride, pads, dilation, groups)
 
 
 def _grad_shape_matches(op: str, grad_output: Any, expected: tuple[int, ...], batched: bool) -> None:
@@ -131,7 +130,10 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     """
     if _dask.is_dask(x):
         return _dask.conv2d(x, weight, bias, stride, padding, dilation, groups, backend=backend)
-    x, weight, bias = as_arrays(x=x, weight=weight, bias=bias)
+    if bias is None:
+        x, weight = as_arrays(x=x, weight=weight)
+    else:
+        x, weight, bias = as_arrays(x=x, weight=weight, bias=bias)
     dtype = compute_dtype(x=x, weight=weight, bias=bias)
     check_ndim(x, "x", (3, 4), _X_LAYOUT)
     check_ndim(weight, "weight", (4,), _W_LAYOUT)
@@ -144,8 +146,8 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
             )
         bias = contiguous(bias, dtype)
     x4 = contiguous(x, dtype).reshape(p.x_shape)
-    impl = registry.dispatch("conv2d", backend, type(x4))
-    y = impl(x4, contiguous(weight, dtype), bias, *p.geometry())
+    y = registry.call("conv2d", backend, type(x4), p.y_shape, dtype, x4,
+                      contiguous(weight, dtype), bias, *p.geometry())
     return y if x.ndim == 4 else y[0]
 
 
@@ -189,8 +191,8 @@ def conv2d_grad_input(grad_output: Any, weight: Any, input_shape: Sequence[int],
     check_output(p.x_shape, dtype, "conv2d_grad_input")
     _grad_shape_matches("conv2d_grad_input", grad_output, p.y_shape, len(input_shape) == 4)
     g4 = contiguous(grad_output, dtype).reshape(p.y_shape)
-    impl = registry.dispatch("conv2d_grad_input", backend, type(g4))
-    dx = impl(g4, contiguous(weight, dtype), p.x_shape, *p.geometry())
+    dx = registry.call("conv2d_grad_input", backend, type(g4), p.x_shape, dtype, g4,
+                       contiguous(weight, dtype), p.x_shape, *p.geometry())
     return dx if len(input_shape) == 4 else dx[0]
 
 
@@ -239,8 +241,8 @@ def conv2d_grad_weight(x: Any, grad_output: Any, weight_shape: Sequence[int], st
     _grad_shape_matches("conv2d_grad_weight", grad_output, p.y_shape, x.ndim == 4)
     x4 = contiguous(x, dtype).reshape(p.x_shape)
     g4 = contiguous(grad_output, dtype).reshape(p.y_shape)
-    impl = registry.dispatch("conv2d_grad_weight", backend, type(x4))
-    return impl(x4, g4, p.w_shape, *p.geometry())
+    return registry.call("conv2d_grad_weight", backend, type(x4), p.w_shape, dtype, x4, g4,
+                         p.w_shape, *p.geometry())
 
 
 def conv2d_grad_bias(grad_output: Any) -> Any:

@@ -1,12 +1,15 @@
 """Front ends of the single-image ops: ``corr2d`` and ``convolve2d``.
 
 Validation happens here, once; the backend receives 2-D C-contiguous arrays
-of one float dtype and a checked ``mode``.
+of one float dtype and a checked ``mode``, and its result is checked
+(:func:`convreg.registry.call`) before it is returned.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from . import _dask, registry
 from ._arrays import as_arrays, compute_dtype, contiguous
@@ -15,7 +18,17 @@ from ._validate import check_mode, check_ndim, check_output
 __all__ = ["corr2d", "convolve2d"]
 
 
-def _prepare(op: str, X: Any, K: Any, mode: Any) -> tuple[Any, Any, str]:
+class _Single(NamedTuple):
+    """A checked single-image call: the backend's arguments and its result's shape."""
+
+    X: Any
+    K: Any
+    mode: str
+    out: tuple[int, int]
+    dtype: np.dtype
+
+
+def _prepare(op: str, X: Any, K: Any, mode: Any) -> _Single:
     X, K = as_arrays(X=X, K=K)
     mode = check_mode(mode)
     dtype = compute_dtype(X=X, K=K)
@@ -37,7 +50,11 @@ def _prepare(op: str, X: Any, K: Any, mode: Any) -> tuple[Any, Any, str]:
     else:
         out = (H, W)
     check_output(out, dtype, op)
-    return contiguous(X, dtype), contiguous(K, dtype), mode
+    return _Single(contiguous(X, dtype), contiguous(K, dtype), mode, out, dtype)
+
+
+def _run(op: str, c: _Single, backend: str | None) -> Any:
+    return registry.call(op, backend, type(c.X), c.out, c.dtype, c.X, c.K, c.mode)
 
 
 def corr2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -> Any:
@@ -82,8 +99,7 @@ def corr2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -
     """
     if _dask.is_dask(X, K):
         return _dask.corr2d(X, K, mode=mode, backend=backend)
-    X, K, mode = _prepare("corr2d", X, K, mode)
-    return registry.dispatch("corr2d", backend, type(X))(X, K, mode)
+    return _run("corr2d", _prepare("corr2d", X, K, mode), backend)
 
 
 def convolve2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -> Any:
@@ -109,5 +125,4 @@ def convolve2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = Non
     """
     if _dask.is_dask(X, K):
         return _dask.convolve2d(X, K, mode=mode, backend=backend)
-    X, K, mode = _prepare("convolve2d", X, K, mode)
-    return registry.dispatch("convolve2d", backend, type(X))(X, K, mode)
+    return _run("convolve2d", _prepare("convolve2d", X, K, mode), backend)

@@ -2,7 +2,8 @@
 
 Pooling works per channel: x is ``(N, C, H, W)`` or ``(C, H, W)``. The
 backend receives 4-D C-contiguous arrays and ``kernel_size``, ``stride``,
-``padding`` and ``dilation`` as ``(h, w)`` pairs (padding is symmetric).
+``padding`` and ``dilation`` as ``(h, w)`` pairs (padding is symmetric),
+and its result is checked (:func:`convreg.registry.call`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ._arrays import as_arrays, compute_dtype, contiguous
 from ._validate import (
     check_ndim,
     check_output,
+    flag,
     memoized,
     nonnegative_pair,
     positive_pair,
@@ -36,9 +38,20 @@ class _Window(NamedTuple):
     y_shape: tuple[int, int, int, int]
 
 
-@memoized
 def _window(op: str, x_shape: tuple[int, ...], kernel_size: Any, stride: Any, padding: Any,
             dilation: Any, ceil_mode: Any, dtype: Any) -> _Window:
+    """The checked pooling window; ``ceil_mode`` is checked here, before the cache.
+
+    The memoized part takes it as 0 or 1: a bool would hash like the int
+    and so need a typed cache key, which costs more than this check.
+    """
+    return _window_of(op, x_shape, kernel_size, stride, padding, dilation,
+                      int(flag(ceil_mode, "ceil_mode")), dtype)
+
+
+@memoized
+def _window_of(op: str, x_shape: tuple[int, ...], kernel_size: Any, stride: Any, padding: Any,
+               dilation: Any, ceil_mode: int, dtype: Any) -> _Window:
     x_shape = tuple(x_shape) if len(x_shape) == 4 else (1, *x_shape)
     N, C, H, W = x_shape
     if min(C, H, W) < 1:
@@ -52,8 +65,8 @@ def _window(op: str, x_shape: tuple[int, ...], kernel_size: Any, stride: Any, pa
             f"{op}: padding {pads} must be at most half the kernel size {kernel} "
             "(PyTorch's rule: otherwise a window could hold only padding)"
         )
-    ceil_mode = bool(ceil_mode)
-    hw = tuple(output_size(n, k, s, p, p, d, ceil_mode)
+    ceil = bool(ceil_mode)
+    hw = tuple(output_size(n, k, s, p, p, d, ceil)
                for n, k, s, p, d in zip((H, W), kernel, stride, pads, dil))
     y_shape = (N, C, *hw)
     if min(hw) < 1:
@@ -62,7 +75,7 @@ def _window(op: str, x_shape: tuple[int, ...], kernel_size: Any, stride: Any, pa
             f"(dilation {dil}) does not fit the input {(H, W)} with padding {pads}"
         )
     check_output(y_shape, dtype, op)
-    return _Window(kernel, stride, pads, dil, ceil_mode, x_shape, y_shape)
+    return _Window(kernel, stride, pads, dil, ceil, x_shape, y_shape)
 
 
 def _input(x: Any) -> tuple[Any, Any]:
@@ -108,8 +121,8 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, d
     x, dtype = _input(x)
     win = _window("max_pool2d", x.shape, kernel_size, stride, padding, dilation, ceil_mode, dtype)
     x4 = contiguous(x, dtype).reshape(win.x_shape)
-    impl = registry.dispatch("max_pool2d", backend, type(x4))
-    y = impl(x4, win.kernel, win.stride, win.padding, win.dilation, win.ceil_mode)
+    y = registry.call("max_pool2d", backend, type(x4), win.y_shape, dtype, x4, win.kernel,
+                      win.stride, win.padding, win.dilation, win.ceil_mode)
     return y if x.ndim == 4 else y[0]
 
 
@@ -136,8 +149,9 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
     x, dtype = _input(x)
     win = _window("avg_pool2d", x.shape, kernel_size, stride, padding, 1, ceil_mode, dtype)
     x4 = contiguous(x, dtype).reshape(win.x_shape)
-    impl = registry.dispatch("avg_pool2d", backend, type(x4))
-    y = impl(x4, win.kernel, win.stride, win.padding, win.ceil_mode, bool(count_include_pad))
+    y = registry.call("avg_pool2d", backend, type(x4), win.y_shape, dtype, x4, win.kernel,
+                      win.stride, win.padding, win.ceil_mode,
+                      flag(count_include_pad, "count_include_pad"))
     return y if x.ndim == 4 else y[0]
 
 
@@ -167,8 +181,8 @@ def max_pool2d_grad(grad_output: Any, x: Any, kernel_size: Any, stride: Any = No
                   ceil_mode, dtype)
     g4 = _grad_output("max_pool2d_grad", grad_output, win, x.ndim == 4, dtype)
     x4 = contiguous(x, dtype).reshape(win.x_shape)
-    impl = registry.dispatch("max_pool2d_grad", backend, type(x4))
-    dx = impl(g4, x4, win.kernel, win.stride, win.padding, win.dilation, win.ceil_mode)
+    dx = registry.call("max_pool2d_grad", backend, type(x4), win.x_shape, dtype, g4, x4,
+                       win.kernel, win.stride, win.padding, win.dilation, win.ceil_mode)
     return dx if x.ndim == 4 else dx[0]
 
 
@@ -197,7 +211,7 @@ def avg_pool2d_grad(grad_output: Any, input_shape: Any, kernel_size: Any, stride
                   dtype)
     check_output(win.x_shape, dtype, "avg_pool2d_grad")
     g4 = _grad_output("avg_pool2d_grad", grad_output, win, len(input_shape) == 4, dtype)
-    impl = registry.dispatch("avg_pool2d_grad", backend, type(g4))
-    dx = impl(g4, win.x_shape, win.kernel, win.stride, win.padding, win.ceil_mode,
-              bool(count_include_pad))
+    dx = registry.call("avg_pool2d_grad", backend, type(g4), win.x_shape, dtype, g4,
+                       win.x_shape, win.kernel, win.stride, win.padding, win.ceil_mode,
+                       flag(count_include_pad, "count_include_pad"))
     return dx if len(input_shape) == 4 else dx[0]

@@ -32,12 +32,25 @@ third-party ones. A plugin that fails to import or register, or that returns a
 malformed backend, is listed unavailable with the exception as its reason and
 one warning; it never breaks ``import convreg`` or another backend.
 
+The boundary
+------------
+:func:`call` runs the chosen backend's op and checks what comes back before
+a user sees it: an array of one of the backend's ``array_types`` (exactly
+that type), of exactly the shape and dtype the front end computed.
+Anything else raises :class:`~convreg.BackendError` naming the backend, the
+op, what came back and what was expected. An exception raised inside the
+op keeps its type and gains a note naming the backend and op. With
+:func:`set_debug_checks` (or ``CONVREG_DEBUG_CHECKS=1``) it also verifies
+that the backend left every input array unchanged, byte for byte; that
+costs a copy of each input, so it is off by default.
+
 Cost per call
 -------------
 Resolution is cached per ``(op, requested name, array type)``; a cached call
 costs a context-variable read and a dict lookup, no hook call. The cache is
 cleared whenever the registry is (re)loaded. Each resolution is logged at
-DEBUG on the logger ``convreg.dispatch``.
+DEBUG on the logger ``convreg.dispatch``. The result checks are a type,
+a shape and a dtype comparison (a fraction of a microsecond).
 """
 
 from __future__ import annotations
@@ -51,7 +64,7 @@ import logging
 import os
 import threading
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import pluggy
 
@@ -67,6 +80,9 @@ __all__ = [
     "use_backend",
     "get_backend",
     "dispatch",
+    "call",
+    "set_debug_checks",
+    "get_debug_checks",
 ]
 
 logger = logging.getLogger("convreg.dispatch")
@@ -118,6 +134,14 @@ class _Entry:
     backend: Any = None  # the backend object, None when it failed to load
 
 
+class _Resolved(NamedTuple):
+    """What a cached resolution holds: the op's bound method and whom it belongs to."""
+
+    impl: Callable[..., Any]
+    name: str
+    array_types: tuple[type, ...]
+
+
 class _Registry:
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -125,8 +149,9 @@ class _Registry:
         self.loaded = False
         self.env_backend: str | None = None
         self.default: str | None = None
-        self.cache: dict[tuple[str, str | None, type], Callable[..., Any]] = {}
+        self.cache: dict[tuple[str, str | None, type], _Resolved] = {}
         self.plugin_manager: pluggy.PluginManager | None = None
+        self.debug_checks = os.environ.get("CONVREG_DEBUG_CHECKS", "").strip() not in ("", "0")
 
 
 _registry = _Registry()
@@ -156,6 +181,18 @@ def _wanted(ep_name: str, dist: str) -> bool:
     if allow is not None:
         return ep_name in {n.strip() for n in allow.split(",") if n.strip()}
     return True
+
+
+def _contain(exc: BaseException, name: str, stage: str) -> None:
+    """Let a plugin's failure through only if it is the user's Ctrl-C.
+
+    Anything else a plugin raises, ``SystemExit`` at import included, is
+    the plugin's problem: it is listed unavailable (the caller says why)
+    and its traceback goes to DEBUG.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    logger.debug("backend plugin %r failed during %s", name, stage, exc_info=exc)
 
 
 def _fail(name: str, source: str, reason: str) -> None:
@@ -208,7 +245,8 @@ def _add_backend(backend: Any, source: str) -> None:
         try:
             ok, reason = backend.available()
             ok, reason = bool(ok), str(reason)
-        except Exception as exc:  # a broken availability probe makes it unavailable
+        except BaseException as exc:  # a broken availability probe makes it unavailable
+            _contain(exc, name, "available()")
             ok, reason = False, f"available() raised {exc!r}"
     info = BackendInfo(name, ok, reason, version, float(backend.priority), source, ops,
                        backend.api_version)
@@ -219,7 +257,8 @@ def _load_plugin(pm: pluggy.PluginManager, name: str, module_path: str | None,
                  ep: importlib.metadata.EntryPoint | None, source: str) -> None:
     try:
         plugin = ep.load() if ep is not None else importlib.import_module(module_path)
-    except Exception as exc:
+    except BaseException as exc:
+        _contain(exc, name, "import")
         _fail(name, source, f"import failed: {exc!r}")
         return
     try:
@@ -228,7 +267,8 @@ def _load_plugin(pm: pluggy.PluginManager, name: str, module_path: str | None,
         if not impls:
             raise TypeError("it implements no convreg_backends() hook")
         provided = [b for impl in impls for b in impl.function()]
-    except Exception as exc:
+    except BaseException as exc:
+        _contain(exc, name, "registration")
         with contextlib.suppress(Exception):
             pm.unregister(plugin)
         _fail(name, source, f"registration failed: {exc!r}")
@@ -298,8 +338,20 @@ def backends() -> list[BackendInfo]:
 
 
 def _check_name(name: str | None, what: str) -> None:
-    if name is not None and not isinstance(name, str):
+    """A backend name is a non-empty str, or None for automatic selection.
+
+    The same name is refused the same way whatever ran before: the empty
+    string never means "automatic" (say None for that).
+    """
+    if name is None:
+        return
+    if not isinstance(name, str):
         raise TypeError(f"{what} takes a backend name (str) or None; got {name!r}")
+    if not name:
+        raise ValueError(
+            f"{what} got the empty string; name a backend (python -m convreg info lists "
+            "them) or pass None for automatic selection"
+        )
 
 
 def set_backend(name: str | None) -> None:
@@ -416,15 +468,14 @@ def _resolve(op: str, name: str | None, source: str, array_type: type) -> Any:
     return best.backend
 
 
-def dispatch(op: str, backend: str | None, array_type: type) -> Callable[..., Any]:
-    """The implementation of ``op`` for arrays of ``array_type``: a bound method.
-
-    ``backend`` is the call's ``backend=`` argument. Cached per (op, name the
-    selection resolves to, array type); see the module docstring.
-    """
-    name = backend if backend is not None else (
-        _selected.get() or _registry.default or _registry.env_backend
-    )
+def _resolved(op: str, backend: str | None, array_type: type) -> _Resolved:
+    """The cached resolution of ``op`` for ``array_type`` under the current selection."""
+    if backend is not None:
+        if not isinstance(backend, str) or not backend:
+            _check_name(backend, "backend=")  # raises: TypeError or ValueError
+        name: str | None = backend
+    else:
+        name = _selected.get() or _registry.default or _registry.env_backend
     try:
         return _registry.cache[(op, name, array_type)]
     except KeyError:
@@ -432,10 +483,123 @@ def dispatch(op: str, backend: str | None, array_type: type) -> Callable[..., An
     with _registry.lock:
         _ensure_loaded()
         if backend is not None:
-            _check_name(backend, "backend=")
             source = "the backend= argument"
         else:
             name, source = _requested()
-        impl = getattr(_resolve(op, name, source, array_type), op)
-        _registry.cache[(op, name, array_type)] = impl
-        return impl
+        chosen = _resolve(op, name, source, array_type)
+        resolved = _Resolved(getattr(chosen, op), chosen.name, tuple(chosen.array_types))
+        _registry.cache[(op, name, array_type)] = resolved
+        return resolved
+
+
+def dispatch(op: str, backend: str | None, array_type: type) -> Callable[..., Any]:
+    """The implementation of ``op`` for arrays of ``array_type``: a bound method.
+
+    ``backend`` is the call's ``backend=`` argument. Cached per (op, name the
+    selection resolves to, array type); see the module docstring. The front
+    ends go through :func:`call`, which also checks the result.
+    """
+    return _resolved(op, backend, array_type).impl
+
+
+def set_debug_checks(enabled: bool) -> None:
+    """Also verify that every backend call leaves its input arrays unchanged.
+
+    For backend authors: with this on, each op compares its inputs' bytes
+    before and after the backend ran and raises :class:`BackendError`
+    naming the argument that changed. It copies every input, so it is off
+    by default; ``CONVREG_DEBUG_CHECKS=1`` turns it on for a process.
+
+    Examples
+    --------
+    >>> import convreg
+    >>> convreg.set_debug_checks(True); convreg.get_debug_checks()
+    True
+    >>> convreg.set_debug_checks(False)
+    """
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_debug_checks takes True or False; got {enabled!r}")
+    _registry.debug_checks = enabled
+
+
+def get_debug_checks() -> bool:
+    """Whether :func:`set_debug_checks` (or ``CONVREG_DEBUG_CHECKS``) is on."""
+    return _registry.debug_checks
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # Python 3.10: kept for tools that read it; not printed
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+
+
+def _describe(value: Any) -> str:
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return (f"{_type_name(type(value))} of shape {tuple(value.shape)} and dtype "
+                f"{value.dtype}")
+    return f"{_type_name(type(value))} ({value!r:.60})"
+
+
+def _bad_result(r: _Resolved, op: str, result: Any, shape: tuple[int, ...], dtype: Any) -> str:
+    accepted = " or ".join(map(_type_name, r.array_types))
+    return (
+        f"{op}: backend {r.name!r} returned {_describe(result)}; expected {accepted} of "
+        f"shape {shape} and dtype {dtype}. This is a bug in the backend: report it to its "
+        f"authors, and choose another backend meanwhile (backend=... or convreg.use_backend)."
+    )
+
+
+#: The names of each op's positional arguments, as the front ends pass them
+#: to :func:`call` (for the debug checks' messages).
+_ARG_NAMES = {
+    "corr2d": ("X", "K"),
+    "convolve2d": ("X", "K"),
+    "conv2d": ("x", "weight", "bias"),
+    "conv2d_grad_input": ("grad_output", "weight"),
+    "conv2d_grad_weight": ("x", "grad_output"),
+    "max_pool2d": ("x",),
+    "avg_pool2d": ("x",),
+    "max_pool2d_grad": ("grad_output", "x"),
+    "avg_pool2d_grad": ("grad_output",),
+}
+
+
+def _snapshot(args: tuple[Any, ...]) -> list[tuple[int, bytes]]:
+    return [(i, a.tobytes()) for i, a in enumerate(args)
+            if hasattr(a, "tobytes") and hasattr(a, "shape")]
+
+
+def _changed(r: _Resolved, op: str, before: list[tuple[int, bytes]],
+             args: tuple[Any, ...]) -> None:
+    names = _ARG_NAMES.get(op, ())
+    for i, data in before:
+        if args[i].tobytes() != data:
+            what = names[i] if i < len(names) else f"argument {i}"
+            raise BackendError(
+                f"{op}: backend {r.name!r} modified its input {what} in place (found by "
+                "convreg's debug checks). Backends must only read their inputs; "
+                "this is a bug in the backend."
+            )
+
+
+def call(op: str, backend: str | None, array_type: type, shape: tuple[int, ...], dtype: Any,
+         *args: Any) -> Any:
+    """Run ``op`` on the backend the selection resolves to, and check what it returns.
+
+    ``shape`` and ``dtype`` are what the front end computed the result must
+    be; ``args`` are the backend method's arguments. See "The boundary" in
+    the module docstring.
+    """
+    r = _resolved(op, backend, array_type)
+    before = _snapshot(args) if _registry.debug_checks else None
+    try:
+        result = r.impl(*args)
+    except Exception as exc:
+        _add_note(exc, f"(raised inside convreg backend {r.name!r}, op {op!r})")
+        raise
+    if type(result) not in r.array_types or result.shape != shape or result.dtype != dtype:
+        raise BackendError(_bad_result(r, op, result, shape, dtype))
+    if before is not None:
+        _changed(r, op, before, args)
+    return result

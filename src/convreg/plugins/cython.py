@@ -178,7 +178,8 @@ class _Columns:
         # order: the input already is its column matrix, no copy needed.
         self.identity = k_hw == (1, 1) and stride == (1, 1) and not any(padding)
         per_image = max(1, rows * length * np.dtype(dtype).itemsize)
-        self.batch = N if self.identity else max(1, min(N, WORKSPACE_BYTES // per_image))
+        # At least one image a slice, also for an empty batch (N = 0).
+        self.batch = max(1, N if self.identity else min(N, WORKSPACE_BYTES // per_image))
         self.args = (*k_hw, *stride, *dilation, padding[0], padding[2], *y_hw)
         self.buffer = None if self.identity else np.empty((self.batch, rows, length), dtype=dtype)
 

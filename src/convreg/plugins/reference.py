@@ -55,20 +55,25 @@ def corr2d(X: np.ndarray, K: np.ndarray, mode: str) -> np.ndarray:
 
 
 def convolve2d(X: np.ndarray, K: np.ndarray, mode: str) -> np.ndarray:
-    """``Y[i, j] = sum_ab X[i - a, j - b] K[a, b]``, then cut to ``mode``.
+    """``Y[i, j] = sum_ab Xz[i - a, j - b] K[a, b]``, then cut to ``mode``.
 
-    The full convolution is built tap by tap: tap ``(a, b)`` adds
-    ``K[a, b] * X`` shifted down by ``a`` and right by ``b``.
+    ``Xz`` is ``X`` with its zero fill, which is part of the definition (as
+    in SciPy): every full-mode output sums every tap, so a NaN or Inf in
+    ``K`` reaches every output, 0 x NaN being NaN. The full convolution is
+    built tap by tap: tap ``(a, b)`` adds ``K[a, b]`` times ``Xz`` shifted
+    down by ``a`` and right by ``b``.
     """
     H, W = X.shape
     kh, kw = K.shape
-    full = np.zeros((H + kh - 1, W + kw - 1), dtype=X.dtype)
+    Hf, Wf = H + kh - 1, W + kw - 1
+    Xz = _zero_pad(X, (kh - 1, kh - 1, kw - 1, kw - 1))  # Xz[kh-1+r, kw-1+c] = X[r, c]
+    full = np.zeros((Hf, Wf), dtype=X.dtype)
     for a in range(kh):
         for b in range(kw):
-            full[a:a + H, b:b + W] += K[a, b] * X
+            full += K[a, b] * Xz[kh - 1 - a:kh - 1 - a + Hf, kw - 1 - b:kw - 1 - b + Wf]
     oi, oj = convolve2d_offset(K.shape, mode)
-    rows = H - kh + 1 if mode == "valid" else (H if mode == "same" else H + kh - 1)
-    cols = W - kw + 1 if mode == "valid" else (W if mode == "same" else W + kw - 1)
+    rows = H - kh + 1 if mode == "valid" else (H if mode == "same" else Hf)
+    cols = W - kw + 1 if mode == "valid" else (W if mode == "same" else Wf)
     return full[oi:oi + rows, oj:oj + cols].copy()
 
 
@@ -178,6 +183,8 @@ def max_pool2d_grad(grad_output, x, kernel, stride, padding, dilation, ceil_mode
     taps_h = _max_taps(H, oh, kernel[0], stride[0], padding[0], dilation[0])
     taps_w = _max_taps(W, ow, kernel[1], stride[1], padding[1], dilation[1])
     dx = np.zeros_like(x)
+    if dx.size == 0:
+        return dx  # an empty batch: no window to route from (argmax refuses empties)
     n_idx, c_idx = np.indices((N, C))
     for i, rows in enumerate(taps_h):
         for j, cols in enumerate(taps_w):
