@@ -421,3 +421,21 @@ def test_the_gpu_benchmark_refuses_without_a_gpu_and_says_why():
     assert "needs CuPy and a CUDA device" in out.stderr
     reason = next(b for b in convreg.backends() if b.name == "cupy").reason
     assert "CuPy does not import" in out.stderr or reason in out.stderr
+
+
+@needs_cxx
+@pytest.mark.parametrize("w_shape, kw", [((6, 4, 1, 1), {}), ((8, 2, 3, 3), {"stride": 2, "groups": 2}),
+                                         ((32, 4, 3, 3), {"padding": 1})])
+def test_an_empty_batch_works_for_every_op_on_the_gpu_backend(emulated, w_shape, kw):
+    # The boundary issue's rule, checked on the GPU backend's own code: N = 0
+    # gives PyTorch's shapes and launches nothing that could fail on a device.
+    x, w = np.zeros((0, 4, 7, 7)), np.ones(w_shape)
+    y = convreg.conv2d(x, w, backend="cupy-emulated", **kw)
+    assert y.shape == convreg.conv2d(x, w, backend="reference", **kw).shape
+    assert convreg.conv2d_grad_input(y, w, x.shape, backend="cupy-emulated", **kw).shape == x.shape
+    assert convreg.conv2d_grad_weight(x, y, w.shape, backend="cupy-emulated", **kw).shape == w.shape
+    for op, second in (("max_pool2d", x), ("avg_pool2d", x.shape)):
+        p = getattr(convreg, op)(x, 3, 2, 1, backend="cupy-emulated")
+        assert p.shape == (0, 4, 4, 4)
+        assert getattr(convreg, op + "_grad")(p, second, 3, 2, 1,
+                                              backend="cupy-emulated").shape == x.shape
