@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

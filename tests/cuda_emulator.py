@@ -40,7 +40,8 @@ import shutil
 import subprocess
 import tempfile
 import types
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def nan_filled_numpy() -> types.SimpleNamespace:
     return xp
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def under_asan() -> bool:
     """True when this process runs with AddressSanitizer's runtime (LD_PRELOAD=libasan.so)."""
     return hasattr(ctypes.CDLL(None), "__asan_init")

@@ -19,10 +19,10 @@ import warnings
 import numpy as np
 import pytest
 import scipy.signal
+from conftest import implementing
 
 import convreg
 from convreg import registry
-from conftest import implementing
 
 rng = np.random.default_rng(14)
 

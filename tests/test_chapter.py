@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import implementing
 
 import convreg
-from conftest import implementing
 
 X3 = np.arange(9.0).reshape(3, 3)
 K2 = np.array([[0.0, 1.0], [2.0, 3.0]])

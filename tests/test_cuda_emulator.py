@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from cuda_emulator import EmulatorError, RawModule, compiler
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="no C++ compiler (g++ or $CXX)")

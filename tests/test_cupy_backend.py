@@ -18,12 +18,12 @@ import shutil
 import subprocess
 import sys
 
+import cuda_emulator
 import numpy as np
 import pytest
+from conftest import assert_close
 
 import convreg
-import cuda_emulator
-from conftest import assert_close
 from convreg import registry
 from convreg.plugins import cupy as cupy_plugin
 from convreg.testing import check, scale

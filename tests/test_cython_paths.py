@@ -13,11 +13,11 @@ import contextlib
 
 import numpy as np
 import pytest
+from conftest import assert_close, implementing
 from hypothesis import given
 from hypothesis import strategies as st
 
 import convreg
-from conftest import assert_close, implementing
 from convreg.testing.strategies import conv_problems, values
 
 cython = pytest.importorskip("convreg.plugins.cython")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import implementing
 
 import convreg
-from conftest import implementing
 
 rng = np.random.default_rng(42)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import implementing
 
 import convreg
 from convreg import nn
-from conftest import implementing
 
 F64 = np.float64
 

@@ -7,9 +7,10 @@ one suite, not two.
 
 from __future__ import annotations
 
+from conftest import AVAILABLE
+
 import convreg
 from convreg.testing import PROPERTIES, applicable, conformance_tests
-from conftest import AVAILABLE
 
 for _backend in AVAILABLE:
     globals().update(conformance_tests(_backend.name))

@@ -9,8 +9,8 @@ for an installed package.
 from __future__ import annotations
 
 import asyncio
-import os
 import logging
+import os
 import threading
 
 import numpy as np

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 import threadpoolctl
+from conftest import implementing
 
 import convreg
-from conftest import implementing
 
 
 def test_set_num_threads_round_trip():

@@ -14,9 +14,9 @@ import pathlib
 
 import numpy as np
 import pytest
+from conftest import implementing
 
 import convreg
-from conftest import implementing
 
 DATA = np.load(pathlib.Path(__file__).parent / "data" / "torch_vectors.npz")
 CASES = json.loads(str(DATA["cases"]))

@@ -12,9 +12,8 @@ array([[19., 25.],
        [37., 43.]])
 """
 
-__version__ = "0.1.0"
-
 from ._errors import BackendError
+from ._version import __version__  # first: the plugins import it from here
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 from .correlate import convolve2d, corr2d
 from .pool import avg_pool2d, avg_pool2d_grad, max_pool2d, max_pool2d_grad

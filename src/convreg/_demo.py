@@ -6,7 +6,8 @@ and the backends are shown to agree with ``reference``.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -19,10 +19,10 @@ import math
 import numbers
 import os
 import sys
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
-
 
 __all__ = [
     "INDEX_MAX",
@@ -148,7 +148,7 @@ def check_mode(mode: Any) -> str:
     return mode
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _memory_limit() -> int:
     """Bytes of physical memory: no single output may need more."""
     try:

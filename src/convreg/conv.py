@@ -10,11 +10,11 @@ receives 4-D C-contiguous arrays of one float dtype, ``stride`` and
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from . import _dask, registry
 from ._arrays import as_arrays, compute_dtype, contiguous
-from .shapes import conv_output_hw
 from ._validate import (
     check_ndim,
     check_output,
@@ -25,6 +25,7 @@ from ._validate import (
     shape_arg,
     window_fits,
 )
+from .shapes import conv_output_hw
 
 __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight", "conv2d_grad_bias"]
 

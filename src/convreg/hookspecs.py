@@ -22,7 +22,8 @@ when existing plugins would break):
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pluggy
 

@@ -64,7 +64,8 @@ import logging
 import os
 import threading
 import warnings
-from typing import Any, Callable, Iterator, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import pluggy
 

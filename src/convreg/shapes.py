@@ -12,12 +12,12 @@ right-hand padding (PyTorch's rule).
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 __all__ = ["output_shape", "output_size", "conv_output_hw", "pool_output_hw", "corr2d_padding",
            "convolve2d_offset"]
 
-IntOrPair = Union[int, Sequence[int]]
+IntOrPair = int | Sequence[int]
 
 
 def output_size(n: int, k: int, s: int = 1, p_lo: int = 0, p_hi: int | None = None,

@@ -28,7 +28,8 @@ import numbers
 import os
 import threading
 import warnings
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["get_num_threads", "set_num_threads", "openmp_enabled", "limited"]
 
@@ -47,7 +48,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _openmp() -> Any:
     try:
         from ._cy import _openmp as omp

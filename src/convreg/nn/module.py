@@ -9,7 +9,8 @@ is the chapter's formula, dispatched through the registry like its forward.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class Module:
             )
         return self._cache
 
-    def children(self) -> Iterator["Module"]:
+    def children(self) -> Iterator[Module]:
         for value in vars(self).values():
             if isinstance(value, Module):
                 yield value
@@ -79,13 +80,13 @@ class Module:
         for p in self.parameters():
             p.grad[...] = 0
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         self.training = mode
         for child in self.children():
             child.train(mode)
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def extra_repr(self) -> str:

@@ -37,7 +37,8 @@ orders correctly with the caller's other GPU work.
 from __future__ import annotations
 
 import pathlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -236,7 +237,7 @@ _POOL_MAX_BLOCKS = 32 * 1024  # enough to fill any GPU; larger arrays loop withi
 # for the element type {T}. The kernels of one source are compiled as one module.
 _KERNELS = {
     "corr2d_tiled": ("_corr2d_tiled.cu", "corr2d_tiled<{T}>"),
-    "conv2d_direct": ("_conv2d_direct.cu", "conv2d_direct<{T}, %d>" % _CHANNEL_BLOCK),
+    "conv2d_direct": ("_conv2d_direct.cu", f"conv2d_direct<{{T}}, {_CHANNEL_BLOCK}>"),
     "max_pool2d": ("_pool2d.cu", "max_pool2d<{T}>"),
     "max_pool2d_grad": ("_pool2d.cu", "max_pool2d_grad<{T}>"),
     "avg_pool2d": ("_pool2d.cu", "avg_pool2d<{T}>"),

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import convreg
 

@@ -13,7 +13,8 @@ implementing a subset of the ops runs exactly the properties it can.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from hypothesis import given
