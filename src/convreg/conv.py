@@ -261,4 +261,3 @@ def conv2d_grad_bias(grad_output: Any) -> Any:
     check_ndim(grad_output, "grad_output", (3, 4), "(N, O, H_out, W_out) or (O, H_out, W_out)")
     axes = (0, 2, 3) if grad_output.ndim == 4 else (1, 2)
     return grad_output.astype(dtype).sum(axis=axes)
-
