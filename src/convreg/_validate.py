@@ -193,24 +193,24 @@ def shape_arg(value: Any, name: str, lengths: tuple[int, ...]) -> tuple[int, ...
     raise ValueError(f"{name} must be a sequence of {expected}; got {value!r}")
 
 
+#: Types whose values never hash like a value of another type that a check
+#: treats differently: such arguments are their own cache key.
+_EXACT = frozenset({int, str, type(None), *(type(np.dtype(c)) for c in "fd")})
+
+
 def _typed(value: Any) -> Any:
     """``value`` as a cache key that tells ``1``, ``1.0``, ``True`` and ``np.int64(1)`` apart.
 
-    Plain ints, strings and None stand for themselves; anything else is
-    tagged with its type (a type object, which no plain value is), tuples
+    Values of the ``_EXACT`` types stand for themselves; anything else is
+    tagged with its type (a type object, which no exact value is), tuples
     and lists element by element.
     """
     t = type(value)
-    if t is int or t is str or value is None:
+    if t in _EXACT:
         return value
     if t is tuple or t is list:
         return (t, *map(_typed, value))
     return (t, value)
-
-
-#: Types whose values never hash like a value of another type that a check
-#: treats differently: such arguments are their own cache key.
-_EXACT = frozenset({int, str, type(None), *(type(np.dtype(c)) for c in "fd")})
 
 
 def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -230,7 +230,7 @@ def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:
                     break
             else:
                 continue
-        return tuple([a if type(a) in _EXACT else _typed(a) for a in args])
+        return tuple(map(_typed, args))
     return args
 
 

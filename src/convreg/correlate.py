@@ -7,9 +7,7 @@ of one float dtype and a checked ``mode``, and its result is checked
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
-import numpy as np
+from typing import Any
 
 from . import _dask, registry
 from ._arrays import as_arrays, compute_dtype, contiguous
@@ -18,17 +16,8 @@ from ._validate import check_mode, check_ndim, check_output
 __all__ = ["corr2d", "convolve2d"]
 
 
-class _Single(NamedTuple):
-    """A checked single-image call: the backend's arguments and its result's shape."""
-
-    X: Any
-    K: Any
-    mode: str
-    out: tuple[int, int]
-    dtype: np.dtype
-
-
-def _prepare(op: str, X: Any, K: Any, mode: Any) -> _Single:
+def _single(op: str, X: Any, K: Any, mode: Any, backend: str | None) -> Any:
+    """Check the arguments of ``op``, run it on the selected backend, return its checked result."""
     X, K = as_arrays(X=X, K=K)
     mode = check_mode(mode)
     dtype = compute_dtype(X=X, K=K)
@@ -50,11 +39,8 @@ def _prepare(op: str, X: Any, K: Any, mode: Any) -> _Single:
     else:
         out = (H, W)
     check_output(out, dtype, op)
-    return _Single(contiguous(X, dtype), contiguous(K, dtype), mode, out, dtype)
-
-
-def _run(op: str, c: _Single, backend: str | None) -> Any:
-    return registry.call(op, backend, type(c.X), c.out, c.dtype, c.X, c.K, c.mode)
+    X, K = contiguous(X, dtype), contiguous(K, dtype)
+    return registry.call(op, backend, type(X), out, dtype, X, K, mode)
 
 
 def corr2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -> Any:
@@ -99,7 +85,7 @@ def corr2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -
     """
     if _dask.is_dask(X, K):
         return _dask.corr2d(X, K, mode=mode, backend=backend)
-    return _run("corr2d", _prepare("corr2d", X, K, mode), backend)
+    return _single("corr2d", X, K, mode, backend)
 
 
 def convolve2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = None) -> Any:
@@ -125,4 +111,4 @@ def convolve2d(X: Any, K: Any, *, mode: str = "valid", backend: str | None = Non
     """
     if _dask.is_dask(X, K):
         return _dask.convolve2d(X, K, mode=mode, backend=backend)
-    return _run("convolve2d", _prepare("convolve2d", X, K, mode), backend)
+    return _single("convolve2d", X, K, mode, backend)
