@@ -93,7 +93,7 @@ def compute_dtype(**named: Any) -> np.dtype:
         return _DTYPE_CACHE[key]
     except KeyError:
         pass
-    dtypes = []
+    dtypes: list[np.dtype[np.floating[Any]]] = []
     for name, arr in named.items():
         if arr is None:
             continue

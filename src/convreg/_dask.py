@@ -102,7 +102,7 @@ def _at_least(chunks: tuple[int, ...], size: int) -> tuple[int, ...]:
 
 
 def _halo(x: Any, axes: tuple[int, int], reach: tuple[int, int], before: tuple[int, int],
-          out_len: tuple[int, int], block: Any, out_chunks: dict, dtype: Any) -> Any:
+          out_len: tuple[int, int], block: Any, out_chunks: dict[int, Any], dtype: Any) -> Any:
     """A windowed op with zero fill along two axes, chunk by chunk with a halo.
 
     Output position ``i`` along an axis reads the input from ``i - before``
@@ -208,7 +208,7 @@ def _whole(x: Any, axes: tuple[int, ...]) -> Any:
 
 
 @_one_thread
-def _conv_block(block: Any, w: Any, b: Any, kw: dict) -> Any:
+def _conv_block(block: Any, w: Any, b: Any, kw: dict[str, Any]) -> Any:
     from . import conv2d as conv2d_
 
     return conv2d_(block, w, b, **kw)
@@ -245,7 +245,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
 
 
 @_one_thread
-def _grad_input_block(g: Any, w: Any, chw: tuple[int, int, int], kw: dict) -> Any:
+def _grad_input_block(g: Any, w: Any, chw: tuple[int, int, int], kw: dict[str, Any]) -> Any:
     from . import conv2d_grad_input as grad
 
     return grad(g, w, (g.shape[0], *chw), **kw)
@@ -268,7 +268,7 @@ def conv2d_grad_input(grad_output: Any, weight: Any, input_shape: Any, stride: A
 
 
 @_one_thread
-def _grad_weight_block(x: Any, g: Any, weight_shape: tuple[int, ...], kw: dict) -> Any:
+def _grad_weight_block(x: Any, g: Any, weight_shape: tuple[int, ...], kw: dict[str, Any]) -> Any:
     from . import conv2d_grad_weight as grad
 
     return grad(x, g, weight_shape, **kw)
@@ -284,10 +284,10 @@ def conv2d_grad_weight(x: Any, grad_output: Any, weight_shape: Any, stride: Any 
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, backend=name)
     dtype = compute_dtype(x=x._meta, grad_output=g._meta)
     # one partial gradient per batch chunk, stacked, then summed
-    import dask
+    from dask.delayed import delayed
 
     da = _da()
-    block = dask.delayed(_grad_weight_block, pure=True)
+    block = delayed(_grad_weight_block, pure=True)
     parts = [da.from_delayed(block(xb, gb, shape, kw), shape=shape, dtype=dtype,
                              meta=x._meta.astype(dtype))
              for xb, gb in zip(x.to_delayed().ravel(), g.to_delayed().ravel())]
@@ -295,14 +295,14 @@ def conv2d_grad_weight(x: Any, grad_output: Any, weight_shape: Any, stride: Any 
 
 
 @_one_thread
-def _pool_block(block: Any, op: str, kw: dict) -> Any:
+def _pool_block(block: Any, op: str, kw: dict[str, Any]) -> Any:
     import convreg
 
     return getattr(convreg, op)(block, **kw)
 
 
 
-def pool(op: str, x: Any, kw: dict, backend: str | None) -> Any:
+def pool(op: str, x: Any, kw: dict[str, Any], backend: str | None) -> Any:
     """``max_pool2d``/``avg_pool2d`` on a dask array, chunk by chunk over batch and channels."""
     from .pool import _window
 
@@ -318,20 +318,20 @@ def pool(op: str, x: Any, kw: dict, backend: str | None) -> Any:
 
 
 @_one_thread
-def _max_grad_block(g: Any, x: Any, kw: dict) -> Any:
+def _max_grad_block(g: Any, x: Any, kw: dict[str, Any]) -> Any:
     from . import max_pool2d_grad
 
     return max_pool2d_grad(g, x, **kw)
 
 
 @_one_thread
-def _avg_grad_block(g: Any, hw: tuple[int, int], kw: dict) -> Any:
+def _avg_grad_block(g: Any, hw: tuple[int, int], kw: dict[str, Any]) -> Any:
     from . import avg_pool2d_grad
 
     return avg_pool2d_grad(g, g.shape[:2] + hw, **kw)
 
 
-def pool_grad(op: str, grad_output: Any, x_or_shape: Any, kw: dict, backend: str | None) -> Any:
+def pool_grad(op: str, grad_output: Any, x_or_shape: Any, kw: dict[str, Any], backend: str | None) -> Any:
     """The pooling gradients on dask arrays, chunk by chunk over batch and channels."""
     g = _whole(_batched(grad_output, "grad_output"), (2, 3))
     name = _selection(op, backend, g._meta)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 import convreg
+from convreg.shapes import IntOrPair
 
 __all__ = ["run"]
 
@@ -112,8 +113,10 @@ def run(names: Sequence[str] | None = None) -> int:
     _title("4. padding and stride: output shapes of an 8x8 input")
     rng = np.random.default_rng(0)
     x8 = rng.standard_normal((1, 1, 8, 8))
-    for k, p, s in [(3, 1, 1), ((5, 3), (2, 1), 1), (3, 1, 2), ((3, 5), (0, 1), (3, 5))]:
-        wk = rng.standard_normal((1, 1) + ((k, k) if isinstance(k, int) else k))
+    cases: list[tuple[IntOrPair, IntOrPair, IntOrPair]] = [
+        (3, 1, 1), ((5, 3), (2, 1), 1), (3, 1, 2), ((3, 5), (0, 1), (3, 5))]
+    for k, p, s in cases:
+        wk = rng.standard_normal((1, 1, *((k, k) if isinstance(k, int) else k)))
         out = demo.compute("conv2d", lambda b: convreg.conv2d(x8, wk, padding=p, stride=s, backend=b))
         print(f"    kernel {k}, padding {p}, stride {s}: {out.shape[2:]} "
               f"(output_shape says {convreg.output_shape((8, 8), k, s, p)})")
@@ -161,7 +164,8 @@ def run(names: Sequence[str] | None = None) -> int:
     h = demo.compute("max_pool2d", lambda b: convreg.max_pool2d(h, 2, stride=2, backend=b))
     print(f"    {xv.shape} -> {h.shape}: the convolutions keep height and width, pooling halves them")
     print("    VGG-11's five blocks on a 1x1x224x224 input, by output_shape:")
-    size, channels = 224, 1
+    size: int = 224
+    channels = 1
     for n_convs, c_out in [(1, 64), (1, 128), (2, 256), (2, 512), (2, 512)]:
         for _ in range(n_convs):
             size = convreg.output_shape(size, 3, 1, 1)

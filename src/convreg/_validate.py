@@ -145,7 +145,7 @@ def check_ndim(arr: Any, name: str, ndims: Sequence[int], layout: str) -> None:
 def check_mode(mode: Any) -> str:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-    return mode
+    return str(mode)
 
 
 @functools.cache

@@ -13,6 +13,7 @@ to each peer. Timings are never asserted anywhere: they are only reported.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import platform
 import statistics
@@ -107,12 +108,13 @@ def _torch() -> Any:
     return torch
 
 
-def _peers_layer(case: Case, x, w, g) -> dict[str, dict[str, Callable[[], Any]]]:
+def _peers_layer(case: Case, x: np.ndarray, w: np.ndarray,
+                 g: np.ndarray) -> dict[str, dict[str, Callable[[], Any]]]:
     torch = _torch()
     if torch is None:
         return {}
     tx, tw, tg = (torch.from_numpy(a) for a in (x, w, g))
-    kw = dict(stride=case.stride, padding=case.padding)
+    kw: dict[str, Any] = dict(stride=case.stride, padding=case.padding)
     return {
         "torch": {
             "forward": lambda: torch.nn.functional.conv2d(tx, tw, **kw),
@@ -122,8 +124,9 @@ def _peers_layer(case: Case, x, w, g) -> dict[str, dict[str, Callable[[], Any]]]
     }
 
 
-def _ours_layer(case: Case, x, w, g, backend: str) -> dict[str, Callable[[], Any]]:
-    kw = dict(stride=case.stride, padding=case.padding, backend=backend)
+def _ours_layer(case: Case, x: np.ndarray, w: np.ndarray, g: np.ndarray,
+                backend: str) -> dict[str, Callable[[], Any]]:
+    kw: dict[str, Any] = dict(stride=case.stride, padding=case.padding, backend=backend)
     return {
         "forward": lambda: convreg.conv2d(x, w, **kw),
         "grad_input": lambda: convreg.conv2d_grad_input(g, w, x.shape, **kw),
@@ -151,13 +154,14 @@ def _tasks(cases: Sequence[Case], only: Sequence[str] | None = None,
            ) -> list[tuple[Case, str, str, Callable[[], Any]]]:
     """Everything to time: (case, op, implementation name, thunk)."""
     rng = np.random.default_rng(0)
-    tasks = []
+    tasks: list[tuple[Case, str, str, Callable[[], Any]]] = []
     for case in cases:
         x = rng.standard_normal(case.x).astype(np.float32)
         w = rng.standard_normal(case.w).astype(np.float32)
         if case.kind == "image":
-            impls = {f"convreg:{b}": (lambda b=b, x=x, w=w: convreg.corr2d(x, w, backend=b))
-                     for b in _backends_for(case, only)}
+            impls: dict[str, Callable[[], Any]] = {
+                f"convreg:{b}": functools.partial(convreg.corr2d, x, w, backend=b)
+                for b in _backends_for(case, only)}
             impls.update(_peers_image(x, w))
             tasks += [(case, "corr2d", name, fn) for name, fn in impls.items()]
             continue

@@ -73,7 +73,7 @@ def _problem(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: An
     window_fits(op, (H, W), pads, (kh, kw), dilation)
     y_shape = (N, O, *conv_output_hw((H, W), (kh, kw), stride, pads, dilation))
     check_output(y_shape, dtype, op)
-    return _Problem(x_shape, tuple(w_shape), y_shape, stride, pads, dilation, groups)
+    return _Problem((N, C, H, W), (O, Cg, kh, kw), y_shape, stride, pads, dilation, groups)
 
 
 def _grad_shape_matches(op: str, grad_output: Any, expected: tuple[int, ...], batched: bool) -> None:

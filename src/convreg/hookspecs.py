@@ -51,3 +51,4 @@ def convreg_backends() -> Sequence[Any]:
     ``(bool, reason)``, plus one method per op it implements (see
     ``convreg.registry.OPS``). Called once, when the registry loads.
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations

@@ -21,7 +21,7 @@ from ._validate import (
     positive_pair,
     shape_arg,
 )
-from .shapes import output_size
+from .shapes import pool_output_hw
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_pool2d_grad", "avg_pool2d_grad"]
 
@@ -66,8 +66,7 @@ def _window_of(op: str, x_shape: tuple[int, ...], kernel_size: Any, stride: Any,
             "(PyTorch's rule: otherwise a window could hold only padding)"
         )
     ceil = bool(ceil_mode)
-    hw = tuple(output_size(n, k, s, p, p, d, ceil)
-               for n, k, s, p, d in zip((H, W), kernel, stride, pads, dil))
+    hw = pool_output_hw((H, W), kernel, stride, pads, dil, ceil)
     y_shape = (N, C, *hw)
     if min(hw) < 1:
         raise ValueError(
@@ -75,7 +74,7 @@ def _window_of(op: str, x_shape: tuple[int, ...], kernel_size: Any, stride: Any,
             f"(dilation {dil}) does not fit the input {(H, W)} with padding {pads}"
         )
     check_output(y_shape, dtype, op)
-    return _Window(kernel, stride, pads, dil, ceil, x_shape, y_shape)
+    return _Window(kernel, stride, pads, dil, ceil, (N, C, H, W), y_shape)
 
 
 def _input(x: Any) -> tuple[Any, Any]:

@@ -64,8 +64,8 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple, cast
 
 import pluggy
 
@@ -226,11 +226,12 @@ def _malformed(backend: Any) -> str | None:
 
 def _add_backend(backend: Any, source: str) -> None:
     problem = _malformed(backend)
-    name = getattr(backend, "name", None)
     if problem is not None:
-        label = name if isinstance(name, str) and name else f"<malformed from {source}>"
+        given = getattr(backend, "name", None)
+        label = given if isinstance(given, str) and given else f"<malformed from {source}>"
         _fail(label, source, problem)
         return
+    name: str = backend.name  # a non-empty str: _malformed checked it
     if name in _registry.entries:
         _fail(f"{name} ({source})", source,
               f"a backend named {name!r} is already registered by {_registry.entries[name].info.source}")
@@ -257,7 +258,12 @@ def _add_backend(backend: Any, source: str) -> None:
 def _load_plugin(pm: pluggy.PluginManager, name: str, module_path: str | None,
                  ep: importlib.metadata.EntryPoint | None, source: str) -> None:
     try:
-        plugin = ep.load() if ep is not None else importlib.import_module(module_path)
+        if ep is not None:
+            plugin = ep.load()
+        elif module_path is not None:
+            plugin = importlib.import_module(module_path)
+        else:
+            raise ValueError("neither an entry point nor a module path was given")
     except BaseException as exc:
         _contain(exc, name, "import")
         _fail(name, source, f"import failed: {exc!r}")
@@ -267,7 +273,7 @@ def _load_plugin(pm: pluggy.PluginManager, name: str, module_path: str | None,
         impls = [i for i in pm.hook.convreg_backends.get_hookimpls() if i.plugin is plugin]
         if not impls:
             raise TypeError("it implements no convreg_backends() hook")
-        provided = [b for impl in impls for b in impl.function()]
+        provided = [b for impl in impls for b in cast(Iterable[Any], impl.function())]
     except BaseException as exc:
         _contain(exc, name, "registration")
         with contextlib.suppress(Exception):
@@ -406,7 +412,7 @@ def get_backend(op: str = "conv2d", array_type: type | None = None) -> str:
     with _registry.lock:
         _ensure_loaded()
         name, source = _requested()
-        return _resolve(op, name, source, np.ndarray if array_type is None else array_type).name
+        return str(_resolve(op, name, source, np.ndarray if array_type is None else array_type).name)
 
 
 def _type_name(t: type) -> str:
@@ -441,9 +447,9 @@ def _resolve(op: str, name: str | None, source: str, array_type: type) -> Any:
     if name is not None:
         entry = _registry.entries.get(name)
         why = "no backend of that name is registered" if entry is None else _why_not(entry, op, array_type)
-        if why is not None:
+        if entry is None or why is not None:
             hint = ""
-            if why.startswith("does not accept"):
+            if why is not None and why.startswith("does not accept"):
                 hint = (" convreg never copies between host and device silently: move "
                         "the arrays first (cupy.asarray(...) or cupy.asnumpy(...)).")
             raise BackendError(
@@ -532,7 +538,7 @@ def _add_note(exc: BaseException, note: str) -> None:
     if hasattr(exc, "add_note"):
         exc.add_note(note)
     else:  # Python 3.10: kept for tools that read it; not printed
-        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+        setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])
 
 
 def _describe(value: Any) -> str:

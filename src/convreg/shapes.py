@@ -13,11 +13,16 @@ right-hand padding (PyTorch's rule).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
 __all__ = ["output_shape", "output_size", "conv_output_hw", "pool_output_hw", "corr2d_padding",
            "convolve2d_offset"]
 
 IntOrPair = int | Sequence[int]
+# The normalised forms the front ends hand to backends (see convreg.conv).
+Pair = tuple[int, int]
+Pads = tuple[int, int, int, int]  # (top, bottom, left, right)
+Shape4 = tuple[int, int, int, int]  # (N, C, H, W) or (O, C / groups, kh, kw)
 
 
 def output_size(n: int, k: int, s: int = 1, p_lo: int = 0, p_hi: int | None = None,
@@ -62,6 +67,14 @@ def _pair(v: IntOrPair) -> tuple[int, int]:
     return (int(a), int(b))
 
 
+@overload
+def output_shape(input_size: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, dilation: IntOrPair = 1, *,
+                 ceil_mode: bool = False) -> int: ...
+@overload
+def output_shape(input_size: Sequence[int], kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, dilation: IntOrPair = 1, *,
+                 ceil_mode: bool = False) -> tuple[int, int]: ...
 def output_shape(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPair = 1,
                  padding: IntOrPair = 0, dilation: IntOrPair = 1, *,
                  ceil_mode: bool = False) -> int | tuple[int, int]:
@@ -97,7 +110,8 @@ def output_shape(input_size: IntOrPair, kernel_size: IntOrPair, stride: IntOrPai
     """
     scalar = isinstance(input_size, int)
     n, k, s, p, d = map(_pair, (input_size, kernel_size, stride, padding, dilation))
-    hw = tuple(output_size(n[i], k[i], s[i], p[i], p[i], d[i], ceil_mode) for i in range(2))
+    hw = (output_size(n[0], k[0], s[0], p[0], p[0], d[0], ceil_mode),
+          output_size(n[1], k[1], s[1], p[1], p[1], d[1], ceil_mode))
     return hw[0] if scalar else hw
 
 

@@ -72,11 +72,11 @@ def get_num_threads() -> int:
         return 1
     local = getattr(_local, "n", None)
     if local is not None:
-        return local
+        return int(local)
     if _num_threads is not None:
         return _num_threads
     omp = _openmp()
-    return 1 if omp is None else max(1, omp.default_num_threads())
+    return 1 if omp is None else max(1, int(omp.default_num_threads()))
 
 
 def set_num_threads(n: int | None) -> None:
@@ -90,7 +90,9 @@ def set_num_threads(n: int | None) -> None:
     >>> convreg.set_num_threads(None)
     """
     global _num_threads, _blas_limit
-    if n is not None and (not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1):
+    given: object = n  # checked as any object: NumPy integers are welcome, bools and floats not
+    if given is not None and (isinstance(given, bool) or not isinstance(given, numbers.Integral)
+                              or int(given) < 1):
         raise ValueError(f"the thread count must be a positive int or None; got {n!r}")
     if _forked_child and n is not None and n > 1:
         warnings.warn(

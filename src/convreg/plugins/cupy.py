@@ -37,14 +37,14 @@ orders correctly with the caller's other GPU work.
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
 from ..hookspecs import API_VERSION, hookimpl
-from ..shapes import conv_output_hw, corr2d_padding, pool_output_hw
+from ..shapes import Pads, Pair, Shape4, conv_output_hw, corr2d_padding, pool_output_hw
 from .reference import _avg_windows
 
 try:
@@ -113,7 +113,8 @@ class ArrayModuleOps:
             return x
         return self.xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
 
-    def conv2d(self, x, weight, bias, stride, padding, dilation, groups):
+    def conv2d(self, x: Any, weight: Any, bias: Any, stride: Pair, padding: Pads, dilation: Pair,
+               groups: int) -> Any:
         N = x.shape[0]
         O, Cg, kh, kw = weight.shape
         out = conv_output_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
@@ -124,8 +125,8 @@ class ArrayModuleOps:
             y += bias[:, None, None]
         return self.xp.ascontiguousarray(y)
 
-    def conv2d_grad_input(self, grad_output, weight, input_shape, stride, padding, dilation,
-                          groups):
+    def conv2d_grad_input(self, grad_output: Any, weight: Any, input_shape: Shape4, stride: Pair,
+                          padding: Pads, dilation: Pair, groups: int) -> Any:
         xp = self.xp
         N, C, H, W = input_shape
         O, Cg, kh, kw = weight.shape
@@ -139,8 +140,8 @@ class ArrayModuleOps:
             dxp[:, :, r, c] += cols[:, :, t]
         return xp.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])
 
-    def conv2d_grad_weight(self, x, grad_output, weight_shape, stride, padding, dilation,
-                           groups):
+    def conv2d_grad_weight(self, x: Any, grad_output: Any, weight_shape: Shape4, stride: Pair,
+                           padding: Pads, dilation: Pair, groups: int) -> Any:
         N = x.shape[0]
         O, Cg, kh, kw = weight_shape
         out = grad_output.shape[2:]
@@ -152,7 +153,8 @@ class ArrayModuleOps:
     # -- pooling ------------------------------------------------------------------
 
     @staticmethod
-    def _pool_geometry(hw, kernel, stride, padding, dilation, ceil_mode):
+    def _pool_geometry(hw: Sequence[int], kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                       ceil_mode: bool) -> tuple[Pair, Pads]:
         out = pool_output_hw(hw, kernel, stride, padding, dilation, ceil_mode)
         # ceil_mode's last window may reach past the padding: pad that far too
         reach = tuple((o - 1) * s + d * (k - 1) + 1
@@ -161,18 +163,21 @@ class ArrayModuleOps:
                 padding[1], max(padding[1], reach[1] - hw[1] - padding[1]))
         return out, pads
 
-    def _max_taps(self, x, kernel, stride, padding, dilation, ceil_mode):
+    def _max_taps(self, x: Any, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                  ceil_mode: bool) -> tuple[Any, list[tuple[slice, slice]], Pads]:
         out, pads = self._pool_geometry(x.shape[2:], kernel, stride, padding, dilation,
                                         ceil_mode)
         xpad = self._pad(x, pads, value=-np.inf)
         taps = _taps(kernel, dilation, stride, out)
         return self.xp.stack([xpad[:, :, r, c] for r, c in taps]), taps, pads
 
-    def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
+    def max_pool2d(self, x: Any, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                   ceil_mode: bool) -> Any:
         stacked, _, _ = self._max_taps(x, kernel, stride, padding, dilation, ceil_mode)
         return self.xp.ascontiguousarray(stacked.max(axis=0))
 
-    def max_pool2d_grad(self, grad_output, x, kernel, stride, padding, dilation, ceil_mode):
+    def max_pool2d_grad(self, grad_output: Any, x: Any, kernel: Pair, stride: Pair, padding: Pair,
+                        dilation: Pair, ceil_mode: bool) -> Any:
         xp = self.xp
         stacked, taps, pads = self._max_taps(x, kernel, stride, padding, dilation, ceil_mode)
         first = stacked.argmax(axis=0)  # the first maximum in row-major tap order
@@ -188,7 +193,8 @@ class ArrayModuleOps:
             dxp[:, :, r, c] += xp.where(first == t, grad_output, 0)
         return xp.ascontiguousarray(dxp[:, :, pads[0]:pads[0] + H, pads[2]:pads[2] + W])
 
-    def _divisor(self, hw, out, kernel, stride, padding, count_include_pad, dtype):
+    def _divisor(self, hw: Sequence[int], out: Sequence[int], kernel: Pair, stride: Pair,
+                 padding: Pair, count_include_pad: bool, dtype: Any) -> Any:
         """Each output's divisor by PyTorch's rule (1 where the window is empty)."""
         counts = []
         for n, o, k, s, p in zip(hw, out, kernel, stride, padding):
@@ -201,7 +207,8 @@ class ArrayModuleOps:
             counts.append(axis)
         return self.xp.asarray(np.outer(counts[0], counts[1]).astype(dtype))
 
-    def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad):
+    def avg_pool2d(self, x: Any, kernel: Pair, stride: Pair, padding: Pair, ceil_mode: bool,
+                   count_include_pad: bool) -> Any:
         out, pads = self._pool_geometry(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
         xpad = self._pad(x, pads)
         total = self.xp.zeros(x.shape[:2] + out, dtype=x.dtype)
@@ -210,8 +217,8 @@ class ArrayModuleOps:
         return total / self._divisor(x.shape[2:], out, kernel, stride, padding,
                                      count_include_pad, x.dtype)
 
-    def avg_pool2d_grad(self, grad_output, input_shape, kernel, stride, padding, ceil_mode,
-                        count_include_pad):
+    def avg_pool2d_grad(self, grad_output: Any, input_shape: Shape4, kernel: Pair, stride: Pair,
+                        padding: Pair, ceil_mode: bool, count_include_pad: bool) -> Any:
         xp = self.xp
         N, C, H, W = input_shape
         out, pads = self._pool_geometry((H, W), kernel, stride, padding, (1, 1), ceil_mode)
@@ -243,10 +250,10 @@ _KERNELS = {
     "avg_pool2d": ("_pool2d.cu", "avg_pool2d<{T}>"),
     "avg_pool2d_grad": ("_pool2d.cu", "avg_pool2d_grad<{T}>"),
 }
-_CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+_CTYPES: dict[np.dtype[Any], str] = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 
-def _instances(source: str) -> dict[tuple[str, np.dtype], str]:
+def _instances(source: str) -> dict[tuple[str, np.dtype[Any]], str]:
     """The name expressions compiled from ``source``: (kernel, dtype) -> template instance."""
     return {(kernel, dtype): template.format(T=ctype)
             for kernel, (file, template) in _KERNELS.items() if file == source
@@ -317,8 +324,8 @@ class CupyBackend(ArrayModuleOps):
 
     def __init__(self, xp: Any = None, raw_module: Callable[..., Any] | None = None) -> None:
         super().__init__(cupy if xp is None else xp)
-        self._raw_module = raw_module if raw_module is not None else getattr(
-            cupy, "RawModule", None)
+        self._raw_module: Callable[..., Any] | None = (
+            raw_module if raw_module is not None else getattr(cupy, "RawModule", None))
         self._kernels: dict[tuple[str, np.dtype], Any] = {}  # compiled on first use
 
     # For convreg.testing: the suite's NumPy arrays in and out (never used by the ops).
@@ -355,6 +362,8 @@ class CupyBackend(ArrayModuleOps):
             return self._kernels[name, dtype]
         except KeyError:
             pass
+        if self._raw_module is None:
+            raise RuntimeError("the cupy backend needs CuPy's RawModule; is CuPy installed?")
         source = _KERNELS[name][0]
         instances = _instances(source)
         module = self._raw_module(
@@ -386,7 +395,8 @@ class CupyBackend(ArrayModuleOps):
             shared_mem=shared)
         return Y
 
-    def conv2d(self, x, weight, bias, stride, padding, dilation, groups):
+    def conv2d(self, x: Any, weight: Any, bias: Any, stride: Pair, padding: Pads, dilation: Pair,
+               groups: int) -> Any:
         if algorithm(x.shape, weight.shape, stride, dilation, x.dtype.itemsize) != "direct":
             return super().conv2d(x, weight, bias, stride, padding, dilation, groups)
         xp = self.xp
@@ -427,30 +437,34 @@ class CupyBackend(ArrayModuleOps):
         return out
 
     @staticmethod
-    def _window(hw, out, kernel, stride, padding, dilation) -> tuple[Any, ...]:
+    def _window(hw: Sequence[int], out: Sequence[int], kernel: Pair, stride: Pair, padding: Pair,
+                dilation: Pair) -> tuple[Any, ...]:
         """The kernels' CONVREG_WINDOW_PARAMETERS: H, W, OH, OW, then kh ... dw."""
         return (*(np.int64(n) for n in (*hw, *out)),
                 *(np.int32(v) for v in (*kernel, *stride, *padding, *dilation)))
 
-    def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
+    def max_pool2d(self, x: Any, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                   ceil_mode: bool) -> Any:
         out = pool_output_hw(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
         return self._pooled("max_pool2d", (x,), x.shape[:2] + out,
                             self._window(x.shape[2:], out, kernel, stride, padding, dilation))
 
-    def max_pool2d_grad(self, grad_output, x, kernel, stride, padding, dilation, ceil_mode):
+    def max_pool2d_grad(self, grad_output: Any, x: Any, kernel: Pair, stride: Pair, padding: Pair,
+                        dilation: Pair, ceil_mode: bool) -> Any:
         window = self._window(x.shape[2:], grad_output.shape[2:], kernel, stride, padding,
                               dilation)
         return self._pooled("max_pool2d_grad", (grad_output, x), x.shape, window)
 
-    def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad):
+    def avg_pool2d(self, x: Any, kernel: Pair, stride: Pair, padding: Pair, ceil_mode: bool,
+                   count_include_pad: bool) -> Any:
         out = pool_output_hw(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
         divisor = self._divisor(x.shape[2:], out, kernel, stride, padding, count_include_pad,
                                 x.dtype)
         return self._pooled("avg_pool2d", (x, divisor), x.shape[:2] + out,
                             self._window(x.shape[2:], out, kernel, stride, padding, (1, 1)))
 
-    def avg_pool2d_grad(self, grad_output, input_shape, kernel, stride, padding, ceil_mode,
-                        count_include_pad):
+    def avg_pool2d_grad(self, grad_output: Any, input_shape: Shape4, kernel: Pair, stride: Pair,
+                        padding: Pair, ceil_mode: bool, count_include_pad: bool) -> Any:
         out = grad_output.shape[2:]
         divisor = self._divisor(input_shape[2:], out, kernel, stride, padding,
                                 count_include_pad, grad_output.dtype)
@@ -459,5 +473,5 @@ class CupyBackend(ArrayModuleOps):
 
 
 @hookimpl
-def convreg_backends():
+def convreg_backends() -> list[CupyBackend]:
     return [CupyBackend()]

@@ -50,12 +50,14 @@ size of its largest operand, never a column matrix of all patches:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import __version__
 from ..hookspecs import API_VERSION, hookimpl
-from ..shapes import conv_output_hw, corr2d_padding, pool_output_hw
+from ..shapes import Pads, Pair, Shape4, conv_output_hw, corr2d_padding, pool_output_hw
 from ..threads import get_num_threads, openmp_enabled
 
 try:
@@ -171,7 +173,8 @@ class _Columns:
     slice: alternating per image makes each spin-wait for the other.
     """
 
-    def __init__(self, x_shape, k_hw, y_hw, stride, padding, dilation, dtype):
+    def __init__(self, x_shape: Sequence[int], k_hw: Pair, y_hw: Pair, stride: Pair, padding: Pads,
+                 dilation: Pair, dtype: np.dtype[Any]) -> None:
         N, C = x_shape[:2]
         rows, length = C * k_hw[0] * k_hw[1], y_hw[0] * y_hw[1]
         # A 1x1 kernel at stride 1 without padding reads each pixel once, in
@@ -181,9 +184,9 @@ class _Columns:
         # At least one image a slice, also for an empty batch (N = 0).
         self.batch = max(1, N if self.identity else min(N, WORKSPACE_BYTES // per_image))
         self.args = (*k_hw, *stride, *dilation, padding[0], padding[2], *y_hw)
-        self.buffer = None if self.identity else np.empty((self.batch, rows, length), dtype=dtype)
+        self.buffer = np.empty((0 if self.identity else self.batch, rows, length), dtype=dtype)
 
-    def slices(self, N: int):
+    def slices(self, N: int) -> Iterator[slice]:
         for n0 in range(0, N, self.batch):
             yield slice(n0, min(N, n0 + self.batch))
 
@@ -208,7 +211,7 @@ class _Columns:
 _BLAS_INT_MAX = 2**31 - 1
 
 
-def _fits_blas(x_shape, padding) -> bool:
+def _fits_blas(x_shape: Sequence[int], padding: Pads) -> bool:
     """Whether implicit GEMM's padded grids (``N*Hp*Wp`` columns) fit a 32-bit BLAS int."""
     N, _, H, W = x_shape
     return N * (H + padding[0] + padding[1]) * (W + padding[2] + padding[3]) <= _BLAS_INT_MAX
@@ -275,12 +278,12 @@ def _lanes_last(a: np.ndarray, ob: int) -> np.ndarray:
 def _block_width(channels: int, dtype: np.dtype) -> int:
     """Channels per block of the blocked kernels: one vector, or two where a group
     has more channels than one holds (two load less per FMA; see conv_oc_rows.h)."""
-    lanes = _conv.OC_BLOCK[np.dtype(dtype).name]
+    lanes = int(_conv.OC_BLOCK[np.dtype(dtype).name])
     return lanes if channels <= lanes else 2 * lanes
 
 
-def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: tuple[int, int], stride,
-                dilation) -> np.ndarray:
+def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
+                dilation: Pair) -> np.ndarray:
     """Direct convolution of the padded ``xp`` vectorized over output channels.
 
     ``wg`` is the grouped weight ``(groups, Og, Cg, kh, kw)`` (a view of any
@@ -299,8 +302,8 @@ def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: tuple[int, int], stride,
     return y
 
 
-def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shape, stride,
-                            dilation, groups: int) -> np.ndarray:
+def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
+                            stride: Pair, dilation: Pair, groups: int) -> np.ndarray:
     """The weight gradient by the channel-blocked kernel, from the padded ``xp``.
 
     Workspace: the output gradient re-laid channels-last per block of ``OB``
@@ -346,7 +349,8 @@ def _phase_taps(k: int, s: int, d: int, phase: int) -> tuple[slice, int, int, in
         d // math.gcd(s, d)
 
 
-def _oc_blocked_grad_input(grad_output, weight, input_shape, stride, padding, dilation, groups):
+def _oc_blocked_grad_input(grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
+                           stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
     """The input gradient as forward passes of the channel-blocked kernel, one per stride phase.
 
     Padded-input row ``R = r + sh*u`` (phase ``r = R mod sh``) receives from
@@ -393,7 +397,7 @@ def _padded(a: np.ndarray, pads: tuple[int, int, int, int], grid_hw: tuple[int, 
     return _shifted(a, grid_hw, (pads[0], pads[2]), threads=1).reshape(*a.shape[:2], -1)
 
 
-def _corner(grid: np.ndarray, grid_hw: tuple[int, int], corner) -> np.ndarray:
+def _corner(grid: np.ndarray, grid_hw: Pair, corner: tuple[int, int, int, int]) -> np.ndarray:
     """The ``h x w`` block at ``(r0, c0)`` of every ``Hp x Wp`` grid of ``(N, C, Hp*Wp)``."""
     r0, c0, h, w = corner
     N, C = grid.shape[:2]
@@ -430,7 +434,8 @@ class CythonBackend:
 
     # -- convolution layer ---------------------------------------------------
 
-    def conv2d(self, x, weight, bias, stride, padding, dilation, groups):
+    def conv2d(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Pair,
+               padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
         N, C, H, W = x.shape
         O, Cg, kh, kw = weight.shape
         oh, ow = conv_output_hw((H, W), (kh, kw), stride, padding, dilation)
@@ -466,8 +471,8 @@ class CythonBackend:
             y += bias[:, None, None]
         return y
 
-    def conv2d_grad_input(self, grad_output, weight, input_shape, stride, padding, dilation,
-                          groups):
+    def conv2d_grad_input(self, grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
+                          stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
         N, C, H, W = input_shape
         O, Cg, kh, kw = weight.shape
         oh, ow = grad_output.shape[2:]
@@ -482,9 +487,9 @@ class CythonBackend:
             wt = np.ascontiguousarray(
                 weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 2, 1))
             dgrid = np.zeros((N, C, grid_hw[0] * grid_hw[1]), dtype=grad_output.dtype)
-            g = _padded(grad_output, (0, 0, 0, 0), grid_hw)
+            gy = _padded(grad_output, (0, 0, 0, 0), grid_hw)
             for n in range(N):
-                _implicit_gemm.grad_input(g[n], wt, dgrid[n], grid_hw[1], *dilation)
+                _implicit_gemm.grad_input(gy[n], wt, dgrid[n], grid_hw[1], *dilation)
             return _corner(dgrid, grid_hw, (padding[0], padding[2], H, W))
         if how == "im2col":
             K, Og = Cg * kh * kw, O // groups
@@ -505,8 +510,8 @@ class CythonBackend:
                                        _threads(grad_output.size * weight[0].size))
         return np.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])
 
-    def conv2d_grad_weight(self, x, grad_output, weight_shape, stride, padding, dilation,
-                           groups):
+    def conv2d_grad_weight(self, x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
+                           stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
         N, C, H, W = x.shape
         O, Cg, kh, kw = weight_shape
         oh, ow = grad_output.shape[2:]
@@ -520,9 +525,9 @@ class CythonBackend:
             grid_hw = _grid_hw(x.shape, padding)
             dwt = np.zeros((kh, kw, groups, Og, Cg), dtype=x.dtype)
             xg = _padded(x, padding, grid_hw)
-            g = _padded(grad_output, (0, 0, 0, 0), grid_hw)
+            gy = _padded(grad_output, (0, 0, 0, 0), grid_hw)
             for n in range(N):  # BLAS accumulates into dwt image by image
-                _implicit_gemm.grad_weight(xg[n], g[n], dwt, grid_hw[1], *dilation)
+                _implicit_gemm.grad_weight(xg[n], gy[n], dwt, grid_hw[1], *dilation)
             return np.ascontiguousarray(dwt.transpose(2, 3, 4, 0, 1).reshape(weight_shape))
         dw = np.zeros(weight_shape, dtype=x.dtype)
         if how == "im2col":
@@ -543,7 +548,8 @@ class CythonBackend:
 
     # -- pooling -------------------------------------------------------------
 
-    def max_pool2d(self, x, kernel, stride, padding, dilation, ceil_mode):
+    def max_pool2d(self, x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                   ceil_mode: bool) -> np.ndarray:
         N, C, H, W = x.shape
         oh, ow = pool_output_hw((H, W), kernel, stride, padding, dilation, ceil_mode)
         y = np.empty((N, C, oh, ow), dtype=x.dtype)
@@ -551,7 +557,8 @@ class CythonBackend:
                          *padding, *dilation, get_num_threads())
         return y
 
-    def max_pool2d_grad(self, grad_output, x, kernel, stride, padding, dilation, ceil_mode):
+    def max_pool2d_grad(self, grad_output: np.ndarray, x: np.ndarray, kernel: Pair, stride: Pair,
+                        padding: Pair, dilation: Pair, ceil_mode: bool) -> np.ndarray:
         N, C, H, W = x.shape
         oh, ow = grad_output.shape[2:]
         dx = np.zeros_like(x)
@@ -560,7 +567,8 @@ class CythonBackend:
                               get_num_threads())
         return dx
 
-    def avg_pool2d(self, x, kernel, stride, padding, ceil_mode, count_include_pad):
+    def avg_pool2d(self, x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, ceil_mode: bool,
+                   count_include_pad: bool) -> np.ndarray:
         N, C, H, W = x.shape
         oh, ow = pool_output_hw((H, W), kernel, stride, padding, (1, 1), ceil_mode)
         y = np.empty((N, C, oh, ow), dtype=x.dtype)
@@ -568,8 +576,9 @@ class CythonBackend:
                          *padding, count_include_pad, get_num_threads())
         return y
 
-    def avg_pool2d_grad(self, grad_output, input_shape, kernel, stride, padding, ceil_mode,
-                        count_include_pad):
+    def avg_pool2d_grad(self, grad_output: np.ndarray, input_shape: Shape4, kernel: Pair,
+                        stride: Pair, padding: Pair, ceil_mode: bool,
+                        count_include_pad: bool) -> np.ndarray:
         N, C, H, W = input_shape
         oh, ow = grad_output.shape[2:]
         dx = np.zeros(input_shape, dtype=grad_output.dtype)
@@ -579,5 +588,5 @@ class CythonBackend:
 
 
 @hookimpl
-def convreg_backends():
+def convreg_backends() -> list[CythonBackend]:
     return [CythonBackend()]

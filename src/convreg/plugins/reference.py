@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..hookspecs import API_VERSION, hookimpl
-from ..shapes import conv_output_hw, convolve2d_offset, corr2d_padding, pool_output_hw
+from ..shapes import Pads, Pair, Shape4, conv_output_hw, convolve2d_offset, corr2d_padding, pool_output_hw
 
 __all__ = [
     "ReferenceBackend",
@@ -74,7 +74,7 @@ def convolve2d(X: np.ndarray, K: np.ndarray, mode: str) -> np.ndarray:
     oi, oj = convolve2d_offset(K.shape, mode)
     rows = H - kh + 1 if mode == "valid" else (H if mode == "same" else Hf)
     cols = W - kw + 1 if mode == "valid" else (W if mode == "same" else Wf)
-    return full[oi:oi + rows, oj:oj + cols].copy()
+    return np.array(full[oi:oi + rows, oj:oj + cols])
 
 
 # -- convolution layer ------------------------------------------------------
@@ -88,7 +88,8 @@ def _window(i: int, j: int, k: tuple[int, int], stride: tuple[int, int],
             slice(j * sw, j * sw + dw * (kw - 1) + 1, dw))
 
 
-def conv2d(x, weight, bias, stride, padding, dilation, groups):
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Pair, padding: Pads,
+           dilation: Pair, groups: int) -> np.ndarray:
     """``y[n, o, i, j] = b[o] + sum_{c,a,b} xpad[n, c, i*sh + a*dh, j*sw + b*dw] w[o, c, a, b]``."""
     N, C, H, W = x.shape
     O, Cg, kh, kw = weight.shape
@@ -108,7 +109,8 @@ def conv2d(x, weight, bias, stride, padding, dilation, groups):
     return y
 
 
-def conv2d_grad_input(grad_output, weight, input_shape, stride, padding, dilation, groups):
+def conv2d_grad_input(grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4, stride: Pair,
+                      padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
     """Each output's gradient, times the kernel, added back onto the window it read."""
     N, C, H, W = input_shape
     O, Cg, kh, kw = weight.shape
@@ -123,10 +125,11 @@ def conv2d_grad_input(grad_output, weight, input_shape, stride, padding, dilatio
                 rows, cols = _window(i, j, (kh, kw), stride, dilation)
                 dxp[:, g * Cg:(g + 1) * Cg, rows, cols] += np.tensordot(
                     gs[:, :, i, j], ws, axes=([1], [0]))
-    return dxp[:, :, pt:pt + H, pl:pl + W].copy()
+    return np.array(dxp[:, :, pt:pt + H, pl:pl + W])
 
 
-def conv2d_grad_weight(x, grad_output, weight_shape, stride, padding, dilation, groups):
+def conv2d_grad_weight(x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4, stride: Pair,
+                       padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
     """``dw[o, c, a, b] = sum_{n,i,j} g[n, o, i, j] xpad[n, c, i*sh + a*dh, j*sw + b*dw]``."""
     O, Cg, kh, kw = weight_shape
     Og = O // groups
@@ -146,13 +149,13 @@ def conv2d_grad_weight(x, grad_output, weight_shape, stride, padding, dilation, 
 # -- pooling ----------------------------------------------------------------
 
 
-def _max_taps(n_in, n_out, k, s, p, d):
+def _max_taps(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> list[list[int]]:
     """For each output index, the input indices inside its window (padding left out)."""
     return [[t for t in range(o * s - p, o * s - p + d * (k - 1) + 1, d) if 0 <= t < n_in]
             for o in range(n_out)]
 
 
-def _avg_windows(n_in, n_out, k, s, p):
+def _avg_windows(n_in: int, n_out: int, k: int, s: int, p: int) -> list[tuple[int, int, int]]:
     """For each output index: (first, stop, window length counting padding), PyTorch's rule."""
     spans = []
     for o in range(n_out):
@@ -162,7 +165,8 @@ def _avg_windows(n_in, n_out, k, s, p):
     return spans
 
 
-def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode):
+def max_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+               ceil_mode: bool) -> np.ndarray:
     """``y[n, c, i, j] = max over the window's input elements``."""
     N, C, H, W = x.shape
     oh, ow = pool_output_hw(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
@@ -176,7 +180,8 @@ def max_pool2d(x, kernel, stride, padding, dilation, ceil_mode):
     return y
 
 
-def max_pool2d_grad(grad_output, x, kernel, stride, padding, dilation, ceil_mode):
+def max_pool2d_grad(grad_output: np.ndarray, x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair,
+                    dilation: Pair, ceil_mode: bool) -> np.ndarray:
     """Each window's gradient goes to its first maximum (row-major; first NaN wins)."""
     N, C, H, W = x.shape
     oh, ow = grad_output.shape[2:]
@@ -197,7 +202,8 @@ def max_pool2d_grad(grad_output, x, kernel, stride, padding, dilation, ceil_mode
     return dx
 
 
-def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad):
+def avg_pool2d(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, ceil_mode: bool,
+               count_include_pad: bool) -> np.ndarray:
     """``y[n, c, i, j] = sum over the window / its size`` (see ``_avg_windows``)."""
     N, C, H, W = x.shape
     oh, ow = pool_output_hw(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
@@ -212,8 +218,8 @@ def avg_pool2d(x, kernel, stride, padding, ceil_mode, count_include_pad):
     return y
 
 
-def avg_pool2d_grad(grad_output, input_shape, kernel, stride, padding, ceil_mode,
-                    count_include_pad):
+def avg_pool2d_grad(grad_output: np.ndarray, input_shape: Shape4, kernel: Pair, stride: Pair,
+                    padding: Pair, ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
     """Each window's gradient, divided by its size, spread evenly over the window."""
     N, C, H, W = input_shape
     oh, ow = grad_output.shape[2:]
@@ -255,5 +261,5 @@ class ReferenceBackend:
 
 
 @hookimpl
-def convreg_backends():
+def convreg_backends() -> list[ReferenceBackend]:
     return [ReferenceBackend()]

@@ -58,7 +58,7 @@ def conformance_tests(backend: str) -> dict[str, Callable[[], None]]:
     info = _info(backend)
     if not info.available:
         raise convreg.BackendError(f"backend {backend!r} is unavailable: {info.reason}")
-    tests = {}
+    tests: dict[str, Callable[[], None]] = {}
     for p in applicable(backend):
         def test(p: Property = p) -> None:
             p.test(backend)

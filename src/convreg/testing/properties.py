@@ -90,7 +90,9 @@ class on:  # noqa: N801 - reads as a phrase: on(backend).corr2d(X, K)
         fn = getattr(convreg, op)
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            move = lambda a: self._in(a) if isinstance(a, np.ndarray) else a  # noqa: E731
+            def move(a: Any) -> Any:
+                return self._in(a) if isinstance(a, np.ndarray) else a
+
             result = fn(*map(move, args), backend=self.backend,
                         **{k: move(v) for k, v in kwargs.items()})
             return self._out(result)

@@ -17,15 +17,16 @@ MODES = ("valid", "same", "full")
 
 
 @st.composite
-def values(draw: Any, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+def values(draw: st.DrawFn, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
     if draw(st.booleans()):
         ints = draw(arrays(np.int8, shape, elements=st.integers(-4, 4)))
-        return ints.astype(dtype)
-    return draw(arrays(dtype, shape, elements=st.floats(-4, 4, width=32)))
+        return np.asarray(ints.astype(dtype))
+    return np.asarray(draw(arrays(dtype, shape, elements=st.floats(-4, 4, width=32))))
 
 
 @st.composite
-def images_and_kernels(draw: Any, mode: str | None = None, dtype: Any = None):
+def images_and_kernels(draw: st.DrawFn, mode: str | None = None,
+                       dtype: Any = None) -> tuple[np.ndarray, np.ndarray, str]:
     """``(X, K, mode)`` for corr2d/convolve2d; in "valid" mode K fits X."""
     mode = mode or draw(st.sampled_from(MODES))
     dtype = dtype or draw(st.sampled_from(DTYPES))
@@ -36,8 +37,8 @@ def images_and_kernels(draw: Any, mode: str | None = None, dtype: Any = None):
 
 
 @st.composite
-def conv_problems(draw: Any, *, groups: bool = True, stride: bool = True,
-                  dilation: bool = True, padding: bool = True, dtype: Any = None) -> dict:
+def conv_problems(draw: st.DrawFn, *, groups: bool = True, stride: bool = True,
+                  dilation: bool = True, padding: bool = True, dtype: Any = None) -> dict[str, Any]:
     """A well-formed conv2d call: ``x``, ``w``, ``b`` and the keyword arguments."""
     dtype = dtype or draw(st.sampled_from(DTYPES))
     g = draw(st.integers(1, 3)) if groups else 1
@@ -70,8 +71,9 @@ def conv_problems(draw: Any, *, groups: bool = True, stride: bool = True,
 
 
 @st.composite
-def pool_problems(draw: Any, *, dilation: bool = True, ceil_mode: bool = True, dtype: Any = None):
-    """A well-formed pooling call: ``x`` and the keyword arguments."""
+def pool_problems(draw: st.DrawFn, *, dilation: bool = True, ceil_mode: bool = True,
+                  dtype: Any = None) -> tuple[np.ndarray, dict[str, Any], tuple[int, int]]:
+    """A well-formed pooling call: ``x``, the keyword arguments and the dilation."""
     dtype = dtype or draw(st.sampled_from(DTYPES))
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))

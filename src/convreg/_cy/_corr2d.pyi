@@ -1,0 +1,3 @@
+from ._typing import Array
+
+def corr2d_valid(X: Array, K: Array, Y: Array, num_threads: int) -> None: ...
