@@ -9,8 +9,11 @@ for an installed package.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -148,10 +151,12 @@ def test_malformed_backend_is_listed(make_plugin):
 
 def test_wrong_api_version_is_unavailable_with_supported_versions(make_plugin):
     make_plugin("olddist", fake(name="old", api_version=99))
-    registry.load(reload=True)
+    with pytest.warns(RuntimeWarning, match="'old'.*API version 99"):
+        registry.load(reload=True)
     b = info("old")
     assert not b.available
     assert "backend API version 99" in b.reason and "supports [1]" in b.reason
+    assert "write api_version = 1" in b.reason  # says what to write
     assert convreg.get_backend("corr2d") != "old"  # never chosen automatically
     with pytest.raises(convreg.BackendError, match="backend API version 99"):
         convreg.corr2d(X, K, backend="old")
@@ -311,3 +316,115 @@ def test_openmp_build_state_is_reported():
     expected = "OpenMP" if openmp_enabled() else "no OpenMP"
     assert expected in info("cython").reason
     assert convreg.get_num_threads() >= 1
+
+
+def test_an_api_version_that_is_not_an_int_is_named_by_its_type(make_plugin):
+    make_plugin("oddist", fake(name="odd", api_version="object()"))
+    with pytest.warns(RuntimeWarning, match="'odd'"):
+        registry.load(reload=True)
+    reason = info("odd").reason
+    assert "api_version is a str, not an int" in reason and "object at 0x" not in reason
+
+
+def test_convreg_plugins_naming_nothing_installed_warns(make_plugin, monkeypatch):
+    make_plugin("gooddist", fake(name="good"), entry="good")
+    monkeypatch.setenv("CONVREG_PLUGINS", "good,nosuch")
+    with pytest.warns(RuntimeWarning, match="CONVREG_PLUGINS names 'nosuch'.*installed: .*good"):
+        registry.load(reload=True)
+    assert info("good").available
+
+
+def test_plugins_the_switches_filter_out_are_listed_with_why(make_plugin, monkeypatch):
+    make_plugin("gooddist", fake(name="good"), entry="good")
+    monkeypatch.setenv("CONVREG_PLUGINS", "other")
+    with pytest.warns(RuntimeWarning, match="'other'"):
+        registry.load(reload=True)
+    assert ("good", "gooddist", "not named in CONVREG_PLUGINS='other'") in registry.filtered_plugins()
+    monkeypatch.delenv("CONVREG_PLUGINS")
+    monkeypatch.setenv("CONVREG_DISABLE_PLUGIN_AUTOLOAD", "1")
+    registry.load(reload=True)
+    assert ("good", "gooddist", "CONVREG_DISABLE_PLUGIN_AUTOLOAD is set") in registry.filtered_plugins()
+    out = subprocess.run([sys.executable, "-m", "convreg", "info"], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), timeout=300)
+    assert "good (gooddist): CONVREG_DISABLE_PLUGIN_AUTOLOAD is set" in out.stdout
+
+
+# -- per-call decline (can_run) ---------------------------------------------------
+
+PICKY = """
+import numpy as np
+from scipy import signal
+from convreg.hookspecs import hookimpl
+
+class Picky:
+    name = "picky"
+    api_version = 1
+    priority = 90  # above cython: chosen automatically for NumPy arrays
+    array_types = (np.ndarray,)
+    calls = []
+
+    def available(self):
+        return True, "large kernels only"
+
+    def can_run(self, op, X, K, mode):
+        return True if K.size >= 9 else f"kernel of {K.size} taps: too small to repay an FFT"
+
+    def corr2d(self, X, K, mode):
+        self.calls.append(K.shape)
+        return signal.correlate2d(X, K, mode=mode).astype(X.dtype)
+
+BAD_ANSWER = {answer}
+
+class Rude(Picky):
+    name = "rude"
+    priority = -5
+
+    def can_run(self, op, *args):
+        return BAD_ANSWER
+
+@hookimpl
+def convreg_backends():
+    return [Picky(), Rude()]
+"""
+
+
+def test_can_run_declines_a_call_and_automatic_selection_moves_on(make_plugin, caplog):
+    make_plugin("pickydist", PICKY.replace("{answer}", "None"))
+    registry.load(reload=True)
+    picky = registry._registry.entries["picky"].backend
+    big = np.ones((3, 3))
+    np.testing.assert_array_equal(convreg.corr2d(X, big), convreg.corr2d(X, big, backend="reference"))
+    assert picky.calls == [(3, 3)]  # it took the large kernel
+    with caplog.at_level(logging.DEBUG, logger="convreg.dispatch"):
+        small = convreg.corr2d(X, K)  # declined: the next candidate (cython) runs it
+    assert picky.calls == [(3, 3)]
+    np.testing.assert_array_equal(small, convreg.corr2d(X, K, backend="reference"))
+    assert "'picky' declined (kernel of 4 taps: too small to repay an FFT); running on 'cython'" \
+        in caplog.text
+    with pytest.raises(convreg.BackendDeclined, match="too small to repay an FFT") as err:
+        convreg.corr2d(X, K, backend="picky")  # named: never substituted
+    assert err.value.backend == "picky" and err.value.op == "corr2d"
+    with convreg.use_backend("picky"), pytest.raises(convreg.BackendDeclined):
+        convreg.corr2d(X, K)
+
+
+@pytest.mark.parametrize("answer", ["None", "1", "''", "'yes'.encode()"])
+def test_a_can_run_answer_that_is_not_true_false_or_a_reason_is_a_contract_error(make_plugin, answer):
+    make_plugin("pickydist", PICKY.replace("{answer}", answer))
+    registry.load(reload=True)
+    with pytest.raises(convreg.ContractError, match="can_run returned") as err:
+        convreg.corr2d(X, K, backend="rude")
+    assert err.value.rule == "can_run answer"
+
+
+def test_every_backend_declining_says_why_each_did(make_plugin):
+    make_plugin("pickydist", PICKY.replace("{answer}", "'never'"))
+    registry.load(reload=True)
+    with convreg.use_backend(None):
+        for name, entry in registry._registry.entries.items():  # leave only the two picky ones
+            if name not in ("picky", "rude"):
+                entry.info = dataclasses.replace(entry.info, available=False)
+        registry._registry.cache.clear()
+        registry._registry.ranked.clear()
+        with pytest.raises(convreg.BackendError, match="(?s)every backend.*picky: kernel of 4.*rude: never"):
+            convreg.corr2d(X, np.ones((2, 2)))

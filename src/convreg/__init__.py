@@ -12,7 +12,7 @@ array([[19., 25.],
        [37., 43.]])
 """
 
-from ._errors import BackendError
+from ._errors import BackendDeclined, BackendError, ContractError
 from ._version import __version__  # first: the plugins import it from here
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 from .correlate import convolve2d, corr2d
@@ -31,6 +31,8 @@ from .threads import get_num_threads, set_num_threads
 __all__ = [
     "__version__",
     "BackendError",
+    "BackendDeclined",
+    "ContractError",
     "corr2d",
     "convolve2d",
     "conv2d",

@@ -34,6 +34,11 @@ def _info() -> int:
     print()
     for b in convreg.backends():
         print(f"{b.name}: {b.reason}")
+    filtered = convreg.registry.filtered_plugins()
+    if filtered:
+        print("\nInstalled plugins not loaded (the environment switches):")
+        for name, dist, why in filtered:
+            print(f"  {name} ({dist}): {why}")
     try:
         default = convreg.get_backend("conv2d")
     except convreg.BackendError as exc:
@@ -42,41 +47,65 @@ def _info() -> int:
     return 0
 
 
-def _check(backend: str, max_examples: int, ops: Sequence[str] | None) -> int:
+def _check(backend: str, max_examples: int | None, ops: Sequence[str] | None, thorough: bool,
+           seed: int | None) -> int:
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        print("convreg check needs the conformance kit's dependencies: "
+              "pip install 'convreg[conformance]'", file=sys.stderr)
+        return 2
     from tqdm.auto import tqdm
 
     import convreg
-    from convreg.testing import applicable, check
+    from convreg.testing import DEFAULT_EXAMPLES, THOROUGH_FACTOR, applicable, check
 
+    examples = (max_examples or DEFAULT_EXAMPLES) * (THOROUGH_FACTOR if thorough else 1)
     try:
         total = len([p for p in applicable(backend) if not ops or p.op in ops])
-    except convreg.BackendError as exc:
+        if not next(b for b in convreg.backends() if b.name == backend).available:
+            check(backend, ops=ops)  # raises BackendError saying why
+    except (convreg.BackendError, ValueError) as exc:
         print(f"convreg check: {exc}", file=sys.stderr)
         return 2
-    print(f"conformance of backend {backend!r}: {total} properties, {max_examples} "
-          "examples each (derandomised)")
-    with tqdm(total=total, unit="property", leave=False) as bar:
+    how = "derandomised" if seed is None else f"random, seed {seed}"
+    print(f"conformance of backend {backend!r}: {total} {_plural(total, 'property', 'properties')}, "
+          f"{examples} examples each ({how})")
+    with tqdm(total=total, unit="property", leave=False, disable=None) as bar:  # a TTY only
         def step(label: str) -> None:
             bar.set_postfix_str(label[:50])
             bar.update()
 
         try:
-            results = check(backend, max_examples=max_examples, ops=ops, progress=step)
-        except convreg.BackendError as exc:
+            results = check(backend, max_examples=examples, ops=ops, progress=step, seed=seed)
+        except (convreg.BackendError, ValueError) as exc:
             print(f"convreg check: {exc}", file=sys.stderr)
             return 2
     width = max(len(r.op) for r in results)
     for r in results:
-        detail = f"({r.properties} properties)" if r.status == "pass" else ""
+        if r.status == "pass":
+            detail = f"({r.properties} {_plural(r.properties, 'property', 'properties')})"
+        elif r.status == "fail":
+            detail = f"({len(r.failures)} of {r.properties} failed)"
+        else:
+            detail = ""
         print(f"  {r.op.ljust(width)}  {r.status.upper() if r.status == 'fail' else r.status} "
               f"{detail}".rstrip())
     failures = [r for r in results if r.status == "fail"]
     for r in failures:
-        print(f"\n{r.op} failed, first counterexample:\n{r.failure}")
+        for f in r.failures:
+            print(f"\n{r.op} FAILED {f.property}:\n{f.counterexample}")
+    for r in results:
+        for note in r.not_judged:
+            print(f"\n{r.op}: {note}")
     passed = sum(r.status == "pass" for r in results)
     print(f"\n{passed} passed, {len(failures)} failed, "
           f"{sum(r.status == 'not implemented' for r in results)} not implemented")
     return 1 if failures else 0
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,9 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="run on this backend only (repeatable); default: every available one")
     chk = sub.add_parser("check", help="run the conformance suite on one backend")
     chk.add_argument("--backend", required=True, help="the backend to check")
-    chk.add_argument("--max-examples", type=int, default=50,
+    chk.add_argument("--max-examples", type=int, default=None,
                      help="Hypothesis examples per property (default 50)")
-    chk.add_argument("--op", action="append", help="check only this op (repeatable)")
+    chk.add_argument("--thorough", action="store_true",
+                     help="ten times the examples (a few minutes on a fast backend)")
+    chk.add_argument("--seed", type=int, default=None,
+                     help="a random run from this seed, instead of the derandomised one")
+    chk.add_argument("--op", action="append",
+                     help="check only these ops (comma-separated or repeated)")
     sub.add_parser("bench", add_help=False,
                    help="time the backends beside SciPy and PyTorch (--help for options)")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -105,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "info":
         return _info()
     if args.command == "check":
-        return _check(args.backend, args.max_examples, args.op)
+        ops = [o.strip() for arg in args.op or () for o in arg.split(",") if o.strip()] or None
+        return _check(args.backend, args.max_examples, ops, args.thorough, args.seed)
     from ._demo import run
 
     return run(args.backend)

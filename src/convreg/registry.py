@@ -21,6 +21,18 @@ the array type; otherwise :class:`~convreg.BackendError` names every backend
 considered and why each was passed over. There is no silent fallback to
 another backend and no silent host/device copy.
 
+Per-call decline
+----------------
+A backend may also define ``can_run(op, *args)``, called with the op's name
+and the exact arguments its op method would get, before each call it was
+chosen for. It returns True to take the call, or False or a reason (str) to
+decline it: an FFT backend right only for large kernels, a GPU backend short
+of memory. Under automatic selection (5) the call moves on to the next
+candidate by priority, and the reason is logged at DEBUG; a backend named
+in 1-4 that declines raises :class:`~convreg.BackendDeclined` with its
+reason. ``can_run`` runs on every call, so it must be cheap: look at shapes
+and dtypes, never at values. Backends without it pay nothing.
+
 Discovery
 ---------
 Backends come from pluggy plugins found through the entry-point group
@@ -70,7 +82,7 @@ from typing import Any, NamedTuple, cast
 import pluggy
 
 from . import hookspecs
-from ._errors import BackendError
+from ._errors import BackendDeclined, BackendError, ContractError
 
 __all__ = [
     "OPS",
@@ -141,6 +153,14 @@ class _Resolved(NamedTuple):
     impl: Callable[..., Any]
     name: str
     array_types: tuple[type, ...]
+    can_run: Callable[..., Any] | None  # the backend's per-call veto, if it has one
+    source: str  # what chose it: "automatic selection", "the backend= argument", ...
+
+
+def _resolution(backend: Any, op: str, source: str) -> _Resolved:
+    can_run = getattr(backend, "can_run", None)
+    return _Resolved(getattr(backend, op), backend.name, tuple(backend.array_types),
+                     can_run if callable(can_run) else None, source)
 
 
 class _Registry:
@@ -151,6 +171,10 @@ class _Registry:
         self.env_backend: str | None = None
         self.default: str | None = None
         self.cache: dict[tuple[str, str | None, type], _Resolved] = {}
+        # Automatic selection's candidates in order, for when one declines a call.
+        self.ranked: dict[tuple[str, type], list[_Resolved]] = {}
+        # Plugins the environment switches kept from loading: (entry point, distribution, why).
+        self.filtered: list[tuple[str, str, str]] = []
         self.plugin_manager: pluggy.PluginManager | None = None
         self.debug_checks = os.environ.get("CONVREG_DEBUG_CHECKS", "").strip() not in ("", "0")
 
@@ -173,15 +197,40 @@ def _source(dist: str) -> str:
     return "built in" if dist == _OWN_DISTRIBUTION else dist
 
 
-def _wanted(ep_name: str, dist: str) -> bool:
-    if dist == _OWN_DISTRIBUTION:
-        return True
-    if os.environ.get("CONVREG_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0"):
-        return False
+def _autoload_disabled() -> bool:
+    return os.environ.get("CONVREG_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0")
+
+
+def _allowed() -> set[str] | None:
+    """The entry-point names ``CONVREG_PLUGINS`` allows, or None when it is unset."""
     allow = os.environ.get("CONVREG_PLUGINS")
-    if allow is not None:
-        return ep_name in {n.strip() for n in allow.split(",") if n.strip()}
-    return True
+    return None if allow is None else {n.strip() for n in allow.split(",") if n.strip()}
+
+
+def _unwanted(ep_name: str, dist: str) -> str | None:
+    """Why the environment switches keep a plugin from loading, or None to load it.
+
+    ``CONVREG_DISABLE_PLUGIN_AUTOLOAD`` wins over ``CONVREG_PLUGINS``;
+    neither applies to convreg's own backends.
+    """
+    if dist == _OWN_DISTRIBUTION:
+        return None
+    if _autoload_disabled():
+        return "CONVREG_DISABLE_PLUGIN_AUTOLOAD is set"
+    allow = _allowed()
+    if allow is not None and ep_name not in allow:
+        return f"not named in CONVREG_PLUGINS={os.environ['CONVREG_PLUGINS']!r}"
+    return None
+
+
+def filtered_plugins() -> list[tuple[str, str, str]]:
+    """Installed plugins the environment switches kept from loading.
+
+    Each is ``(entry-point name, distribution, why)``; ``python -m convreg
+    info`` lists them.
+    """
+    _ensure_loaded()
+    return list(_registry.filtered)
 
 
 def _contain(exc: BaseException, name: str, stage: str) -> None:
@@ -201,11 +250,15 @@ def _fail(name: str, source: str, reason: str) -> None:
     _registry.entries.setdefault(
         name, _Entry(BackendInfo(name, False, reason, "", float("-inf"), source, ()))
     )
+    _warn(name, source, reason)
+
+
+def _warn(name: str, source: str, reason: str) -> None:
     warnings.warn(
         f"convreg: the backend plugin {name!r} ({source}) could not be loaded: {reason}. "
         "It is listed as unavailable in convreg.backends(); other backends are unaffected.",
         RuntimeWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
 
 
@@ -238,11 +291,18 @@ def _add_backend(backend: Any, source: str) -> None:
         return
     ops = tuple(op for op in OPS if callable(getattr(backend, op, None)))
     version = str(getattr(backend, "version", "") or "")
-    if backend.api_version not in hookspecs.SUPPORTED_API_VERSIONS:
+    api = backend.api_version
+    if type(api) is not int or api not in hookspecs.SUPPORTED_API_VERSIONS:
+        supported = sorted(hookspecs.SUPPORTED_API_VERSIONS)
+        given = (f"written for backend API version {api}" if type(api) is int
+                 else f"its api_version is a {type(api).__name__}, not an int")
         ok, reason = False, (
-            f"written for backend API version {backend.api_version!r}; this convreg "
-            f"supports {sorted(hookspecs.SUPPORTED_API_VERSIONS)}. Upgrade the plugin or convreg"
+            f"{given}; this convreg supports {supported}. If the backend follows version "
+            f"{hookspecs.API_VERSION}'s conventions (docs/backends.md), write api_version = "
+            f"{hookspecs.API_VERSION} (convreg.hookspecs.API_VERSION); otherwise upgrade "
+            "convreg or the plugin"
         )
+        _warn(name, source, reason)
     else:
         try:
             ok, reason = backend.available()
@@ -295,6 +355,8 @@ def load(*, reload: bool = False) -> None:
             return
         _registry.entries = {}
         _registry.cache.clear()
+        _registry.ranked.clear()
+        _registry.filtered = []
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
         _registry.plugin_manager = pm
@@ -306,8 +368,20 @@ def load(*, reload: bool = False) -> None:
                 if ep.name in seen_own:
                     continue  # the same distribution seen twice on sys.path
                 seen_own.add(ep.name)
-            if _wanted(ep.name, dist):
+            why = _unwanted(ep.name, dist)
+            if why is None:
                 _load_plugin(pm, ep.name, None, ep, _source(dist))
+            else:
+                _registry.filtered.append((ep.name, dist, why))
+        allow = _allowed()
+        if allow and not _autoload_disabled():
+            installed = {ep.name for ep in eps if _dist_name(ep) != _OWN_DISTRIBUTION}
+            for name in sorted(allow - installed):
+                warnings.warn(
+                    f"convreg: CONVREG_PLUGINS names {name!r}, but no installed plugin has that "
+                    f"entry point (installed: {', '.join(sorted(installed)) or 'none'}). "
+                    "Check the spelling, or pip install the plugin.",
+                    RuntimeWarning, stacklevel=3)
         for name, module in _OWN_PLUGINS.items():
             if name not in seen_own:
                 _load_plugin(pm, name, module, None, "built in")
@@ -493,10 +567,73 @@ def _resolved(op: str, backend: str | None, array_type: type) -> _Resolved:
             source = "the backend= argument"
         else:
             name, source = _requested()
-        chosen = _resolve(op, name, source, array_type)
-        resolved = _Resolved(getattr(chosen, op), chosen.name, tuple(chosen.array_types))
+        resolved = _resolution(_resolve(op, name, source, array_type), op, source)
         _registry.cache[(op, name, array_type)] = resolved
         return resolved
+
+
+def _ranked(op: str, array_type: type) -> list[_Resolved]:
+    """Automatic selection's candidates for ``op`` on ``array_type``, best first (cached)."""
+    key = (op, array_type)
+    ranked = _registry.ranked.get(key)
+    if ranked is None:
+        with _registry.lock:
+            entries = sorted((e for e in _registry.entries.values()
+                              if _why_not(e, op, array_type) is None),
+                             key=lambda e: (-e.info.priority, e.info.name))
+            ranked = [_resolution(e.backend, op, "automatic selection") for e in entries]
+            _registry.ranked[key] = ranked
+    return ranked
+
+
+def _declines(r: _Resolved, op: str, args: tuple[Any, ...]) -> str | None:
+    """Ask ``r``'s ``can_run``: None when it takes the call, else its reason."""
+    assert r.can_run is not None
+    try:
+        verdict = r.can_run(op, *args)
+    except Exception as exc:
+        _add_note(exc, f"(raised inside convreg backend {r.name!r}, can_run for op {op!r})")
+        raise
+    if verdict is True:
+        return None
+    if verdict is False:
+        return "its can_run returned False"
+    if isinstance(verdict, str) and verdict:
+        return verdict
+    raise ContractError(
+        f"{op}: backend {r.name!r}'s can_run returned {verdict!r}; it must return True, False "
+        "or a reason (a non-empty str). This is a bug in the backend.",
+        backend=r.name, op=op, rule="can_run answer", expected="True, False or a str",
+        got=repr(verdict))
+
+
+def _willing(r: _Resolved, op: str, array_type: type, args: tuple[Any, ...]) -> _Resolved:
+    """``r`` if it takes this call; else, under automatic selection, the next that does.
+
+    A backend chosen by name that declines raises :class:`BackendDeclined`:
+    the user asked for it, so convreg never substitutes another.
+    """
+    reason = _declines(r, op, args)
+    if reason is None:
+        return r
+    if r.source != "automatic selection":
+        raise BackendDeclined(
+            f"{op}: backend {r.name!r} (named for this call) declined it: {reason}. "
+            "Choose another backend for it, or leave the choice to convreg (no backend= "
+            "argument, use_backend(None)).",
+            backend=r.name, op=op, reason=reason)
+    reasons = [f"  {r.name}: {reason}"]
+    for other in _ranked(op, array_type):
+        if other.name == r.name:
+            continue
+        why = None if other.can_run is None else _declines(other, op, args)
+        if why is None:
+            logger.debug("%s: %r declined (%s); running on %r", op, r.name, reason, other.name)
+            return other
+        reasons.append(f"  {other.name}: {why}")
+    raise BackendError(f"{op}: every backend that could run it declined this call:\n"
+                       + "\n".join(reasons))
+
 
 
 def dispatch(op: str, backend: str | None, array_type: type) -> Callable[..., Any]:
@@ -548,13 +685,23 @@ def _describe(value: Any) -> str:
     return f"{_type_name(type(value))} ({value!r:.60})"
 
 
-def _bad_result(r: _Resolved, op: str, result: Any, shape: tuple[int, ...], dtype: Any) -> str:
+def _bad_result(r: _Resolved, op: str, result: Any, shape: tuple[int, ...],
+                dtype: Any) -> ContractError:
     accepted = " or ".join(map(_type_name, r.array_types))
-    return (
+    expected: Any
+    got: Any
+    if type(result) not in r.array_types:
+        rule, expected, got = "output array type", accepted, _type_name(type(result))
+    elif result.shape != shape:
+        rule, expected, got = "output shape", shape, tuple(result.shape)
+    else:
+        rule, expected, got = "output dtype", str(dtype), str(result.dtype)
+    return ContractError(
         f"{op}: backend {r.name!r} returned {_describe(result)}; expected {accepted} of "
-        f"shape {shape} and dtype {dtype}. This is a bug in the backend: report it to its "
-        f"authors, and choose another backend meanwhile (backend=... or convreg.use_backend)."
-    )
+        f"shape {shape} and dtype {dtype} (rule {rule!r}: expected {expected}, got {got}). "
+        "This is a bug in the backend: report it to its authors, and choose another "
+        "backend meanwhile (backend=... or convreg.use_backend).",
+        backend=r.name, op=op, rule=rule, expected=expected, got=got)
 
 
 #: The names of each op's positional arguments, as the front ends pass them
@@ -583,11 +730,12 @@ def _changed(r: _Resolved, op: str, before: list[tuple[int, bytes]],
     for i, data in before:
         if args[i].tobytes() != data:
             what = names[i] if i < len(names) else f"argument {i}"
-            raise BackendError(
+            raise ContractError(
                 f"{op}: backend {r.name!r} modified its input {what} in place (found by "
                 "convreg's debug checks). Backends must only read their inputs; "
-                "this is a bug in the backend."
-            )
+                "this is a bug in the backend.",
+                backend=r.name, op=op, rule="inputs unchanged", expected=f"{what} unchanged",
+                got=f"{what} modified")
 
 
 def call(op: str, backend: str | None, array_type: type, shape: tuple[int, ...], dtype: Any,
@@ -599,6 +747,8 @@ def call(op: str, backend: str | None, array_type: type, shape: tuple[int, ...],
     the module docstring.
     """
     r = _resolved(op, backend, array_type)
+    if r.can_run is not None:  # only backends that define can_run pay for it
+        r = _willing(r, op, array_type, args)
     before = _snapshot(args) if _registry.debug_checks else None
     try:
         result = r.impl(*args)
@@ -606,7 +756,7 @@ def call(op: str, backend: str | None, array_type: type, shape: tuple[int, ...],
         _add_note(exc, f"(raised inside convreg backend {r.name!r}, op {op!r})")
         raise
     if type(result) not in r.array_types or result.shape != shape or result.dtype != dtype:
-        raise BackendError(_bad_result(r, op, result, shape, dtype))
+        raise _bad_result(r, op, result, shape, dtype)
     if before is not None:
         _changed(r, op, before, args)
     return result
