@@ -32,13 +32,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 AVAILABLE = [b for b in convreg.backends() if b.available]
 
 
-def implementing(op: str, *, others: bool = False) -> list[str]:
+def implementing(op: str, *, others: bool = False, builtin: bool = False) -> list[str]:
     """Names of the available backends that implement ``op``.
 
     ``others=True`` leaves ``reference`` out, for tests that compare a backend
-    with ``reference`` (comparing it with itself could not fail).
+    with ``reference`` (comparing it with itself could not fail);
+    ``builtin=True`` leaves out third-party plugins installed alongside.
     """
-    names = [b.name for b in AVAILABLE if op in b.ops]
+    names = [b.name for b in AVAILABLE if op in b.ops and (not builtin or b.source == "built in")]
     return [n for n in names if n != "reference"] if others else names
 
 
