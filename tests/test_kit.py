@@ -111,6 +111,11 @@ def test_the_guides_example_backend_works(tmp_path):
     info = subprocess.run([sys.executable, "-m", "convreg", "info"], capture_output=True,
                           text=True, env=env, timeout=600)
     assert "windows" in info.stdout and "convreg-windows" in info.stdout
+    empty = tmp_path / "anywhere"
+    empty.mkdir()
+    kit = _pytest(["--convreg-backend", "windows", "-q"], empty, [target])  # the guide's command
+    assert kit.returncode == 0, kit.stdout + kit.stderr
+    assert re.search(r"\b4 passed, 8 skipped\b", kit.stdout), kit.stdout
 
 
 # -- the six bugs of a real plugin author's tries: each caught, by name, on the right op ----
