@@ -69,7 +69,7 @@ def train(epochs: int = 12, batch_size: int = 32, lr: float = 0.05, seed: int = 
         order = rng.permutation(len(X_train))
         batches = range(0, len(order), batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch:2d}/{epochs}", unit="batch", leave=False,
-                   disable=not progress)
+                   disable=None if progress else True)  # a bar on a terminal only
         for i in bar:
             idx = order[i:i + batch_size]
             loss = loss_fn(net(X_train[idx]), y_train[idx])
@@ -121,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="cython",
                         help="convreg backend for the convolutions and pooling (default cython)")
     parser.add_argument("--plot", type=pathlib.Path, help="save loss.png and kernels.png here")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar and no per-epoch lines: the result only")
     args = parser.parse_args(argv)
-    history = train(args.epochs, args.batch_size, args.lr, args.seed, args.backend)
+    history = train(args.epochs, args.batch_size, args.lr, args.seed, args.backend,
+                    progress=not args.quiet)
     print(f"test accuracy {history['test_accuracy'][-1]:.2%} after {args.epochs} epochs "
           f"in {history['seconds']:.1f} s on backend {args.backend!r} "
           f"({convreg.get_num_threads()} threads)")

@@ -41,7 +41,16 @@ def test_bench_rejects_an_unknown_backend():
 def test_bench_rejects_an_unknown_group():
     out = subprocess.run([sys.executable, "-m", "convreg", "bench", "--group", "nosuch"],
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2 and "no case in groups" in out.stderr
+    assert out.returncode == 2 and "no case group named nosuch; groups: " in out.stderr
+
+
+def test_bench_takes_groups_as_a_comma_list_and_writes_no_bar_to_a_file():
+    out = subprocess.run([sys.executable, "-m", "convreg", "bench", "--group", "chapter,image",
+                          "--threads", "1", "--repeats", "1", "--min-time", "0.001",
+                          "--backend", "cython"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "chapter" in out.stdout and "image" in out.stdout
+    assert "\r" not in out.stderr and "convreg bench" not in out.stderr  # stderr is not a terminal
 
 
 @pytest.mark.parametrize("case", bench.CASES, ids=lambda c: c.name)

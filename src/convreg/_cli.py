@@ -48,7 +48,7 @@ def _info() -> int:
 
 
 def _check(backend: str, max_examples: int | None, ops: Sequence[str] | None, thorough: bool,
-           seed: int | None) -> int:
+           seed: int | None, quiet: bool = False) -> int:
     try:
         import hypothesis  # noqa: F401
     except ImportError:
@@ -71,7 +71,8 @@ def _check(backend: str, max_examples: int | None, ops: Sequence[str] | None, th
     how = "derandomised" if seed is None else f"random, seed {seed}"
     print(f"conformance of backend {backend!r}: {total} {_plural(total, 'property', 'properties')}, "
           f"{examples} examples each ({how})")
-    with tqdm(total=total, unit="property", leave=False, disable=None) as bar:  # a TTY only
+    # The bar goes to a terminal only (disable=None): a redirected log gets results alone.
+    with tqdm(total=total, unit="property", leave=False, disable=True if quiet else None) as bar:
         def step(label: str) -> None:
             bar.set_postfix_str(label[:50])
             bar.update()
@@ -128,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="a random run from this seed, instead of the derandomised one")
     chk.add_argument("--op", action="append",
                      help="check only these ops (comma-separated or repeated)")
+    chk.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("bench", add_help=False,
                    help="time the backends beside SciPy and PyTorch (--help for options)")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -140,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _info()
     if args.command == "check":
         ops = [o.strip() for arg in args.op or () for o in arg.split(",") if o.strip()] or None
-        return _check(args.backend, args.max_examples, ops, args.thorough, args.seed)
+        return _check(args.backend, args.max_examples, ops, args.thorough, args.seed, args.quiet)
     from ._demo import run
 
     return run(args.backend)

@@ -207,8 +207,9 @@ def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
     tasks = _tasks(cases, backends)
     threads = list(threads)
     rows: dict[tuple[str, str, int], Row] = {}
+    # The bar goes to a terminal only (disable=None): a redirected log gets results alone.
     with tqdm(total=len(tasks) * len(threads), desc="convreg bench", unit="timing",
-              disable=not progress, leave=False) as bar:
+              disable=None if progress else True, leave=False) as bar:
         for n in threads:
             limits = _set_threads(n)
             try:
@@ -288,16 +289,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="convreg bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--group", action="append",
-                        help="only these case groups: " + ", ".join(sorted({c.group for c in CASES})))
+                        help="only these case groups, comma-separated or repeated: "
+                             + ", ".join(sorted({c.group for c in CASES})))
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--repeats", type=int, default=5, help="runs per timing; the median is kept")
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per run at least")
     parser.add_argument("--backend", action="append",
                         help="time only these convreg backends (default: every available one; "
                              "a slow plugin such as the example fft one can take minutes)")
     args = parser.parse_args(argv)
-    cases = [c for c in CASES if not args.group or c.group in args.group]
-    if not cases:
-        parser.error(f"no case in groups {args.group}")
+    groups = {g.strip() for arg in args.group or () for g in arg.split(",") if g.strip()}
+    known = {c.group for c in CASES}
+    if groups - known:
+        parser.error(f"no case group named {', '.join(sorted(groups - known))}; groups: "
+                     f"{', '.join(sorted(known))}")
+    cases = [c for c in CASES if not groups or c.group in groups]
     if args.backend:
         usable = {b.name for b in convreg.backends() if b.available}
         unknown = sorted(set(args.backend) - usable)
@@ -307,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "are not)")
     threads = [int(t) for t in args.threads.split(",")]
     rows = run(cases, threads, repeats=args.repeats, min_time=args.min_time,
-               backends=args.backend)
+               backends=args.backend, progress=not args.quiet)
     print(f"{environment()}\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, float32, "
           f"median of {args.repeats} runs of >= {args.min_time}s; x PEER = PEER's time / "
           "convreg's best backend's time (>1: convreg is faster); the chapter's case in "
