@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     history = train(args.epochs, args.batch_size, args.lr, args.seed, args.backend,
                     progress=not args.quiet)
-    print(f"test accuracy {history['test_accuracy'][-1]:.2%} after {args.epochs} epochs "
+    epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
+    print(f"test accuracy {history['test_accuracy'][-1]:.2%} after {epochs} "
           f"in {history['seconds']:.1f} s on backend {args.backend!r} "
           f"({convreg.get_num_threads()} threads)")
     if args.plot:

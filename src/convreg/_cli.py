@@ -115,11 +115,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="2-D convolution with interchangeable backends.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("info", help="list the backends, their state, and the build")
-    demo = sub.add_parser("demo", help="the chapter on convolutional layers, end to end")
+    raw = argparse.RawDescriptionHelpFormatter
+    sub.add_parser("info", help="list the backends, their state, and the build",
+                   formatter_class=raw, description=(
+                       "List every backend convreg found: whether it is available and why not, "
+                       "its version, priority, source and ops;\nthe build (OpenMP, threads) and "
+                       "the plugins the environment switches kept out."),
+                   epilog="example:\n  python -m convreg info")
+    demo = sub.add_parser("demo", help="the chapter on convolutional layers, end to end",
+                          formatter_class=raw, description=(
+                              "Run each section of the chapter (corr2d, edges, learning a kernel, "
+                              "padding and stride,\nchannels, 1x1, pooling, VGG) on every "
+                              "available backend, checking that they agree."),
+                          epilog="examples:\n  python -m convreg demo\n"
+                                 "  python -m convreg demo --backend cython")
     demo.add_argument("--backend", action="append",
                       help="run on this backend only (repeatable); default: every available one")
-    chk = sub.add_parser("check", help="run the conformance suite on one backend")
+    chk = sub.add_parser("check", help="run the conformance suite on one backend",
+                         formatter_class=raw, description=(
+                             "Run convreg's property suite (the conformance kit) on one backend "
+                             "and print pass / fail / not\nimplemented per op, with every failing "
+                             "property's counterexample. Exit status: 0 all pass,\n1 a failure, "
+                             "2 a usage error. Needs pip install 'convreg[conformance]'."),
+                         epilog="examples:\n  python -m convreg check --backend cython\n"
+                                "  python -m convreg check --backend fft --op corr2d,convolve2d "
+                                "--thorough\n  python -m pytest --convreg-backend fft   "
+                                "(the same kit, as pytest tests)")
     chk.add_argument("--backend", required=True, help="the backend to check")
     chk.add_argument("--max-examples", type=int, default=None,
                      help="Hypothesis examples per property (default 50)")

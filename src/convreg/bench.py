@@ -286,7 +286,11 @@ def environment() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="convreg bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="convreg bench", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[1].replace("``", ""),  # plain text, not RST
+        epilog="examples:\n  python -m convreg bench\n"
+               "  python -m convreg bench --group lenet,vgg --threads 2 --quiet > bench.txt")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--group", action="append",
                         help="only these case groups, comma-separated or repeated: "

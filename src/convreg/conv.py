@@ -66,8 +66,10 @@ def _problem(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: An
         )
     if Cg * groups != C:
         raise ValueError(
-            f"{op}: weight of shape {tuple(w_shape)} expects {Cg * groups} input channels "
-            f"({Cg} per group x {groups} groups), but the input has {C} (shape {x_shape})"
+            f"{op}: weight of shape {tuple(w_shape)} expects {Cg * groups} input "
+            f"channel{'s' if Cg * groups != 1 else ''} "
+            f"({Cg} per group x {groups} group{'s' if groups != 1 else ''}), but the input "
+            f"has {C} (shape {x_shape})"
         )
     pads = conv_padding(padding, (kh, kw), stride, dilation)
     window_fits(op, (H, W), pads, (kh, kw), dilation)
