@@ -35,6 +35,20 @@
 #define CONVREG_OB_F32 16
 #define CONVREG_OB_F64 8
 #define CONVREG_JB_MAX 12
+/* Tile sizes (pixels of a forward tile, taps of a weight-gradient tile) per
+ * ISA, for one-vector (_1) and two-vector (_2) channel blocks: as many
+ * accumulators as the registers hold (see CONVREG_OC_FAMILY). */
+#define CONVREG_TILE_BASE_1 4
+#define CONVREG_TILE_BASE_2 2
+#define CONVREG_TILE_AVX2_1 6
+#define CONVREG_TILE_AVX2_2 3
+#define CONVREG_TILE_AVX512_1 12
+#define CONVREG_TILE_AVX512_2 7
+/* The register tiles' loops have constant trip counts once inlined; they
+ * must be unrolled completely for the sums to live in registers. Asked for
+ * here rather than through -O3, whose other unrolling made this header 5x
+ * the code and 10x the compile time for no measured speed. */
+#define CONVREG_UNROLL _Pragma("GCC unroll 16")
 
 #include "cpu_dispatch.h"
 
@@ -65,26 +79,26 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
     {                                                                                    \
         enum { LANES = sizeof(V) / sizeof(T), OB = NVO * LANES };                        \
         V acc[CONVREG_JB_MAX][NVO];                                                      \
-        for (int jj = 0; jj < jn; ++jj)                                                  \
-            for (int v = 0; v < NVO; ++v) acc[jj][v] = (V){0};                           \
+        CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
+            CONVREG_UNROLL for (int v = 0; v < NVO; ++v) acc[jj][v] = (V){0};                           \
         for (ptrdiff_t c = 0; c < C; ++c) {                                              \
             for (ptrdiff_t a = 0; a < kh; ++a) {                                         \
                 const T *xr = x + c * plane + a * dh * ldx;                              \
                 const T *wr = w + (c * kh + a) * kw * OB;                                \
                 for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
                     V wv[NVO];                                                           \
-                    for (int v = 0; v < NVO; ++v)                                        \
+                    CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                        \
                         __builtin_memcpy(&wv[v], wr + b * OB + v * LANES, sizeof(V));    \
                     const T *xb = xr + b * dw;                                           \
-                    for (int jj = 0; jj < jn; ++jj) {                                    \
+                    CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj) {                                    \
                         const T xv = xb[jj * sw];                                        \
-                        for (int v = 0; v < NVO; ++v) acc[jj][v] += wv[v] * xv;          \
+                        CONVREG_UNROLL for (int v = 0; v < NVO; ++v) acc[jj][v] += wv[v] * xv;          \
                     }                                                                    \
                 }                                                                        \
             }                                                                            \
         }                                                                                \
-        for (int jj = 0; jj < jn; ++jj)                                                  \
-            for (int v = 0; v < NVO; ++v)                                                \
+        CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
+            CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                                \
                 __builtin_memcpy(y + jj * ldy + v * LANES, &acc[jj][v], sizeof(V));      \
     }
 #else
@@ -96,35 +110,36 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
     {                                                                                    \
         enum { OB = NVO * 64 / sizeof(T) };                                              \
         T acc[CONVREG_JB_MAX][OB];                                                       \
-        for (int jj = 0; jj < jn; ++jj)                                                  \
+        CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
             for (int o = 0; o < OB; ++o) acc[jj][o] = 0;                                 \
         for (ptrdiff_t c = 0; c < C; ++c)                                                \
             for (ptrdiff_t a = 0; a < kh; ++a)                                           \
                 for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
                     const T *wv = w + ((c * kh + a) * kw + b) * OB;                      \
                     const T *xb = x + c * plane + a * dh * ldx + b * dw;                 \
-                    for (int jj = 0; jj < jn; ++jj)                                      \
+                    CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                      \
                         for (int o = 0; o < OB; ++o) acc[jj][o] += wv[o] * xb[jj * sw];  \
                 }                                                                        \
-        for (int jj = 0; jj < jn; ++jj)                                                  \
+        CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
             for (int o = 0; o < OB; ++o) y[jj * ldy + o] = acc[jj][o];                   \
     }
 #endif
 
 /* A tile of n <= CONVREG_JB_MAX pixels from pixel j, each width its own
  * constant-size tile. */
-#define CONVREG_OC_TILE_CASE(TILE, SW, K)                                                \
+#define CONVREG_OC_TILE_CASE(TILE, SW, K, JB)                                            \
     case K:                                                                              \
-        TILE(x + j * sw, plane, ldx, C, kh, kw, SW, dh, dw, w, y + j * ldy, ldy, K);     \
+        if (K <= JB) /* wider tiles are never asked for: not instantiated */             \
+            TILE(x + j * sw, plane, ldx, C, kh, kw, SW, dh, dw, w, y + j * ldy, ldy, K); \
         break;
-#define CONVREG_OC_TILE_OF_WIDTH(TILE, SW)                                               \
+#define CONVREG_OC_TILE_OF_WIDTH(TILE, SW, JB)                                           \
     switch (n) {                                                                         \
-        CONVREG_OC_TILE_CASE(TILE, SW, 1) CONVREG_OC_TILE_CASE(TILE, SW, 2)              \
-        CONVREG_OC_TILE_CASE(TILE, SW, 3) CONVREG_OC_TILE_CASE(TILE, SW, 4)              \
-        CONVREG_OC_TILE_CASE(TILE, SW, 5) CONVREG_OC_TILE_CASE(TILE, SW, 6)              \
-        CONVREG_OC_TILE_CASE(TILE, SW, 7) CONVREG_OC_TILE_CASE(TILE, SW, 8)              \
-        CONVREG_OC_TILE_CASE(TILE, SW, 9) CONVREG_OC_TILE_CASE(TILE, SW, 10)             \
-        CONVREG_OC_TILE_CASE(TILE, SW, 11) CONVREG_OC_TILE_CASE(TILE, SW, 12)            \
+        CONVREG_OC_TILE_CASE(TILE, SW, 1, JB) CONVREG_OC_TILE_CASE(TILE, SW, 2, JB)      \
+        CONVREG_OC_TILE_CASE(TILE, SW, 3, JB) CONVREG_OC_TILE_CASE(TILE, SW, 4, JB)      \
+        CONVREG_OC_TILE_CASE(TILE, SW, 5, JB) CONVREG_OC_TILE_CASE(TILE, SW, 6, JB)      \
+        CONVREG_OC_TILE_CASE(TILE, SW, 7, JB) CONVREG_OC_TILE_CASE(TILE, SW, 8, JB)      \
+        CONVREG_OC_TILE_CASE(TILE, SW, 9, JB) CONVREG_OC_TILE_CASE(TILE, SW, 10, JB)     \
+        CONVREG_OC_TILE_CASE(TILE, SW, 11, JB) CONVREG_OC_TILE_CASE(TILE, SW, 12, JB)    \
         default: break;                                                                  \
     }
 
@@ -142,9 +157,9 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
         for (ptrdiff_t t = 0; t < tiles; ++t) {                                          \
             const ptrdiff_t n = base + (t < wider);                                      \
             if (sw == 1) {                                                               \
-                CONVREG_OC_TILE_OF_WIDTH(TILE, 1)                                        \
+                CONVREG_OC_TILE_OF_WIDTH(TILE, 1, JB)                                    \
             } else {                                                                     \
-                CONVREG_OC_TILE_OF_WIDTH(TILE, sw)                                       \
+                CONVREG_OC_TILE_OF_WIDTH(TILE, sw, JB)                                   \
             }                                                                            \
             j += n;                                                                      \
         }                                                                                \
@@ -164,10 +179,10 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_1_##ISA, ATTR, double, convreg_oc_tile_f64_1_##ISA, JB1) \
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_2_##ISA, ATTR, double, convreg_oc_tile_f64_2_##ISA, JB2)
 
-CONVREG_OC_FAMILY(base, , 4, 2)
+CONVREG_OC_FAMILY(base, , CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_OC_FAMILY(avx2, CONVREG_AVX2, 6, 3)
-CONVREG_OC_FAMILY(avx512, CONVREG_AVX512, 12, 7)
+CONVREG_OC_FAMILY(avx2, CONVREG_AVX2, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
+CONVREG_OC_FAMILY(avx512, CONVREG_AVX512, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
 #endif
 
 /* The forward row for the CPU's ISA and the block width (wide: two vectors). */
@@ -206,8 +221,8 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
         enum { LANES = sizeof(V) / sizeof(T), OB = NVO * LANES };                        \
         V acc[CONVREG_JB_MAX][NVO];                                                      \
         const T *p[CONVREG_JB_MAX];                                                      \
-        for (int t = 0; t < nt; ++t) {                                                   \
-            for (int v = 0; v < NVO; ++v)                                                \
+        CONVREG_UNROLL for (int t = 0; t < nt; ++t) {                                                   \
+            CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                                \
                 __builtin_memcpy(&acc[t][v], dw + t * OB + v * LANES, sizeof(V));        \
             p[t] = x + off[t];                                                           \
         }                                                                                \
@@ -216,17 +231,17 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
             const ptrdiff_t xr = i * ldr;                                                \
             for (ptrdiff_t j = 0; j < ow; ++j) {                                         \
                 V gv[NVO];                                                               \
-                for (int v = 0; v < NVO; ++v)                                            \
+                CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                            \
                     __builtin_memcpy(&gv[v], gr + j * OB + v * LANES, sizeof(V));        \
                 const ptrdiff_t xj = xr + j * sw;                                        \
-                for (int t = 0; t < nt; ++t) {                                           \
+                CONVREG_UNROLL for (int t = 0; t < nt; ++t) {                                           \
                     const T xv = p[t][xj];                                               \
-                    for (int v = 0; v < NVO; ++v) acc[t][v] += gv[v] * xv;               \
+                    CONVREG_UNROLL for (int v = 0; v < NVO; ++v) acc[t][v] += gv[v] * xv;               \
                 }                                                                        \
             }                                                                            \
         }                                                                                \
-        for (int t = 0; t < nt; ++t)                                                     \
-            for (int v = 0; v < NVO; ++v)                                                \
+        CONVREG_UNROLL for (int t = 0; t < nt; ++t)                                                     \
+            CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                                \
                 __builtin_memcpy(dw + t * OB + v * LANES, &acc[t][v], sizeof(V));        \
     }
 #else
@@ -236,7 +251,7 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
                                   T *dw, const int nt)                                   \
     {                                                                                    \
         enum { OB = NVO * 64 / sizeof(T) };                                              \
-        for (int t = 0; t < nt; ++t)                                                     \
+        CONVREG_UNROLL for (int t = 0; t < nt; ++t)                                                     \
             for (ptrdiff_t i = 0; i < oh; ++i)                                           \
                 for (ptrdiff_t j = 0; j < ow; ++j)                                       \
                     for (int o = 0; o < OB; ++o)                                         \
@@ -244,48 +259,52 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
     }
 #endif
 
-#define CONVREG_GW_CASE(TILE, K)                                                         \
+#define CONVREG_GW_CASE(TILE, K, NT)                                                     \
     case K:                                                                              \
-        TILE(x, off, g, oh, ow, ldr, sw, dw, K);                                         \
+        if (K <= NT) /* larger tiles are never asked for: not instantiated */            \
+            TILE(x, off, g, oh, ow, ldr, sw, dw, K);                                     \
         break;
-/* One tile of nt <= CONVREG_JB_MAX taps, each count its own constant-size tile. */
-#define CONVREG_DEFINE_GW(NAME, ATTR, T, TILE)                                           \
+/* One tile of nt <= NT taps, each count its own constant-size tile. */
+#define CONVREG_DEFINE_GW(NAME, ATTR, T, TILE, NT)                                       \
     ATTR static void NAME(const T *x, const ptrdiff_t *off, const T *g, ptrdiff_t oh,    \
                           ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw, ptrdiff_t nt) \
     {                                                                                    \
         switch (nt) {                                                                    \
-            CONVREG_GW_CASE(TILE, 1) CONVREG_GW_CASE(TILE, 2) CONVREG_GW_CASE(TILE, 3)   \
-            CONVREG_GW_CASE(TILE, 4) CONVREG_GW_CASE(TILE, 5) CONVREG_GW_CASE(TILE, 6)   \
-            CONVREG_GW_CASE(TILE, 7) CONVREG_GW_CASE(TILE, 8) CONVREG_GW_CASE(TILE, 9)   \
-            CONVREG_GW_CASE(TILE, 10) CONVREG_GW_CASE(TILE, 11) CONVREG_GW_CASE(TILE, 12) \
+            CONVREG_GW_CASE(TILE, 1, NT) CONVREG_GW_CASE(TILE, 2, NT)                    \
+            CONVREG_GW_CASE(TILE, 3, NT) CONVREG_GW_CASE(TILE, 4, NT)                    \
+            CONVREG_GW_CASE(TILE, 5, NT) CONVREG_GW_CASE(TILE, 6, NT)                    \
+            CONVREG_GW_CASE(TILE, 7, NT) CONVREG_GW_CASE(TILE, 8, NT)                    \
+            CONVREG_GW_CASE(TILE, 9, NT) CONVREG_GW_CASE(TILE, 10, NT)                   \
+            CONVREG_GW_CASE(TILE, 11, NT) CONVREG_GW_CASE(TILE, 12, NT)                  \
             default: break;                                                              \
         }                                                                                \
     }
 
-/* One ISA's weight-gradient kernels: both dtypes, one- and two-vector blocks. */
-#define CONVREG_GW_FAMILY(ISA, ATTR)                                                     \
+/* One ISA's weight-gradient kernels: both dtypes, one- and two-vector blocks, with
+ * tiles of at most NT1 and NT2 taps (convreg_gw_taps). */
+#define CONVREG_GW_FAMILY(ISA, ATTR, NT1, NT2)                                           \
     CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_1_##ISA, ATTR, float, convreg_vf32, 1)    \
     CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_2_##ISA, ATTR, float, convreg_vf32, 2)    \
     CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_1_##ISA, ATTR, double, convreg_vf64, 1)   \
     CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_2_##ISA, ATTR, double, convreg_vf64, 2)   \
-    CONVREG_DEFINE_GW(convreg_gw_f32_1_##ISA, ATTR, float, convreg_gw_tile_f32_1_##ISA)  \
-    CONVREG_DEFINE_GW(convreg_gw_f32_2_##ISA, ATTR, float, convreg_gw_tile_f32_2_##ISA)  \
-    CONVREG_DEFINE_GW(convreg_gw_f64_1_##ISA, ATTR, double, convreg_gw_tile_f64_1_##ISA) \
-    CONVREG_DEFINE_GW(convreg_gw_f64_2_##ISA, ATTR, double, convreg_gw_tile_f64_2_##ISA)
+    CONVREG_DEFINE_GW(convreg_gw_f32_1_##ISA, ATTR, float, convreg_gw_tile_f32_1_##ISA, NT1) \
+    CONVREG_DEFINE_GW(convreg_gw_f32_2_##ISA, ATTR, float, convreg_gw_tile_f32_2_##ISA, NT2) \
+    CONVREG_DEFINE_GW(convreg_gw_f64_1_##ISA, ATTR, double, convreg_gw_tile_f64_1_##ISA, NT1) \
+    CONVREG_DEFINE_GW(convreg_gw_f64_2_##ISA, ATTR, double, convreg_gw_tile_f64_2_##ISA, NT2)
 
-CONVREG_GW_FAMILY(base, )
+CONVREG_GW_FAMILY(base, , CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_GW_FAMILY(avx2, CONVREG_AVX2)
-CONVREG_GW_FAMILY(avx512, CONVREG_AVX512)
+CONVREG_GW_FAMILY(avx2, CONVREG_AVX2, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
+CONVREG_GW_FAMILY(avx512, CONVREG_AVX512, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
 #endif
 
 /* Taps per weight-gradient tile, by ISA and block width: as many sums as
  * the registers hold (as the forward tile's pixels). */
 static ptrdiff_t convreg_gw_taps(int isa, int wide)
 {
-    if (isa == CONVREG_ISA_AVX512) return wide ? 7 : 12;
-    if (isa == CONVREG_ISA_AVX2) return wide ? 3 : 6;
-    return wide ? 2 : 4;
+    if (isa == CONVREG_ISA_AVX512) return wide ? CONVREG_TILE_AVX512_2 : CONVREG_TILE_AVX512_1;
+    if (isa == CONVREG_ISA_AVX2) return wide ? CONVREG_TILE_AVX2_2 : CONVREG_TILE_AVX2_1;
+    return wide ? CONVREG_TILE_BASE_2 : CONVREG_TILE_BASE_1;
 }
 
 #define CONVREG_DEFINE_GW_DISPATCH(NAME, T, SUFFIX)                                      \
