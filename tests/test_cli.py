@@ -30,8 +30,9 @@ def test_demo_runs_the_chapter_and_backends_agree():
     assert "each row: [0.0, 1.0, 0.0, 0.0, 0.0, -1.0, 0.0]" in text
     assert "all zero = True" in text
     assert "[[56.0, 72.0], [104.0, 120.0]]" in text
-    assert "2x2 max pooling of 0..8: [[4.0, 5.0], [7.0, 8.0]]" in text
-    assert "2x2 average pooling of 0..8: [[2.0, 3.0], [5.0, 6.0]]" in text
+    assert ("2x2 max pooling of 0..8, stride 1 (by default the stride is the window, as in "
+            "PyTorch): [[4.0, 5.0], [7.0, 8.0]]") in text
+    assert "2x2 average pooling of 0..8, stride 1: [[2.0, 3.0], [5.0, 6.0]]" in text
     assert "[[5.0, 7.0], [13.0, 15.0]]" in text
     assert "(1, 512, 7, 7)" in text
     assert "DIFFER" not in text and "every backend agreed" in text

@@ -219,3 +219,48 @@ def test_module_backend_choice_is_used(monkeypatch):
     assert calls and all(b == "reference" for _, b in calls)
     assert {"conv2d", "conv2d_grad_input", "conv2d_grad_weight", "max_pool2d_grad"} <= \
         {op for op, _ in calls}
+
+
+def test_mixed_dtypes_raise_like_pytorch_and_integers_convert():
+    conv = nn.Conv2d(1, 2, 3, rng=0)  # float32 parameters
+    with pytest.raises(TypeError, match=r"input dtype float64 does not match .*float32"):
+        conv(np.ones((1, 1, 5, 5)))
+    with pytest.raises(TypeError, match="x.astype"):
+        nn.Linear(3, 2, rng=0)(np.ones((1, 3)))
+    assert conv(np.ones((1, 1, 5, 5), np.int64)).dtype == np.float32
+    assert nn.Conv2D((1, 2), rng=0)(np.ones((6, 8), bool)).dtype == np.float64
+    with pytest.raises(TypeError, match="float32"):
+        nn.Conv2D((1, 2), rng=0)(np.ones((6, 8), np.float32))
+
+
+def test_reprs_are_complete_and_nest_like_pytorch():
+    net = nn.Sequential(
+        nn.Sequential(nn.Conv2d(1, 6, 5, padding=2, bias=False, rng=0), nn.ReLU()),
+        nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6 * 14 * 14, 10, rng=0))
+    assert repr(net) == (
+        "Sequential(\n"
+        "  (0): Sequential(\n"
+        "    (0): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2), bias=False)\n"
+        "    (1): ReLU()\n"
+        "  )\n"
+        "  (1): AvgPool2d(kernel_size=2, stride=2, padding=0, ceil_mode=False, "
+        "count_include_pad=True)\n"
+        "  (2): Flatten(start_dim=1)\n"
+        "  (3): Linear(in_features=1176, out_features=10, bias=True)\n"
+        ")")
+    conv = nn.Conv2d(4, 8, (3, 1), stride=2, dilation=2, groups=4, dtype=F64, backend="reference")
+    assert repr(conv) == ("Conv2d(4, 8, kernel_size=(3, 1), stride=(2, 2), dilation=(2, 2), "
+                          "groups=4, dtype=float64, backend='reference')")
+    with pytest.raises(TypeError, match="argument 1 is a ufunc"):
+        nn.Sequential(nn.ReLU(), np.tanh)
+
+
+def test_every_public_layer_documents_its_parameters_and_an_example():
+    for name in nn.__all__:
+        obj = getattr(nn, name)
+        if not isinstance(obj, type) or name in ("Sequential",):
+            continue
+        doc = obj.__doc__ or ""
+        assert "Examples" in doc and ">>>" in doc, f"nn.{name} lacks an example"
+        if obj.__init__ is not object.__init__ and obj.__init__.__code__.co_argcount > 1:
+            assert "Parameters" in doc, f"nn.{name} does not document its parameters"

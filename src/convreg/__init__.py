@@ -10,6 +10,22 @@ info`` for what is installed.
 >>> convreg.corr2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]])
 array([[19., 25.],
        [37., 43.]])
+
+Modules beside the ops:
+
+* ``convreg.nn``: layers with explicit gradients (``Conv2d``, pooling,
+  ``Linear``, ``Sequential``, losses, ``optim.SGD``). Training writes the
+  chain rule out where PyTorch writes ``loss.backward()``::
+
+      l = loss_fn(net(x), y)             # a float
+      opt.zero_grad()
+      net.backward(loss_fn.backward())   # every Parameter's .grad
+      opt.step()
+
+* ``convreg.torch``: the same ops as PyTorch custom ops with autograd, and
+  ``convreg.torch.Conv2d`` (``pip install "convreg[torch]"``).
+* ``convreg.testing``: the conformance kit for backend authors.
+* ``convreg.shapes``: output shapes and the padding of each mode.
 """
 
 from ._errors import BackendDeclined, BackendError, ContractError

@@ -142,9 +142,10 @@ def run(names: Sequence[str] | None = None) -> int:
     _title("7. pooling")
     xp = np.arange(9.0).reshape(1, 3, 3)
     Y = demo.compute("max_pool2d", lambda b: convreg.max_pool2d(xp, 2, stride=1, backend=b))
-    print(f"    2x2 max pooling of 0..8: {Y[0].tolist()}")
+    print(f"    2x2 max pooling of 0..8, stride 1 (by default the stride is the window, as in "
+          f"PyTorch): {Y[0].tolist()}")
     Y = demo.compute("avg_pool2d", lambda b: convreg.avg_pool2d(xp, 2, stride=1, backend=b))
-    print(f"    2x2 average pooling of 0..8: {Y[0].tolist()}")
+    print(f"    2x2 average pooling of 0..8, stride 1: {Y[0].tolist()}")
     x16 = np.arange(16.0).reshape(1, 1, 4, 4)
     Y = demo.compute("max_pool2d",
                      lambda b: convreg.max_pool2d(x16, 3, padding=1, stride=2, backend=b))

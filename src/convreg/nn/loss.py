@@ -27,6 +27,13 @@ class _Loss:
 class MSELoss(_Loss):
     """Squared error, averaged (``reduction="mean"``) or summed, as ``nn.MSELoss``.
 
+    Calling it returns the loss as a float and keeps its gradient with
+    respect to the prediction, which ``backward()`` returns.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum"}, default "mean"
+
     Examples
     --------
     >>> import numpy as np
@@ -47,6 +54,14 @@ class MSELoss(_Loss):
 
 class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy of logits ``(N, classes)`` against integer labels ``(N,)``.
+
+    As ``torch.nn.CrossEntropyLoss``: the softmax is part of the loss, so a
+    network ends in a ``Linear`` layer's raw scores. ``backward()`` returns
+    the gradient with respect to the logits, in their dtype.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum"}, default "mean"
 
     Examples
     --------

@@ -17,6 +17,27 @@ class SGD:
     Each step: ``d = grad + weight_decay * p``; with momentum,
     ``buf = momentum * buf + d`` (``buf = d`` at the first step) and ``d = buf``;
     then ``p -= lr * d``.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+        What to optimise, usually ``module.parameters()``.
+    lr : float
+        The learning rate, > 0.
+    momentum : float, default 0
+    weight_decay : float, default 0
+        L2 penalty added to each gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convreg import nn
+    >>> p = nn.Parameter(np.array([1.0]))
+    >>> opt = nn.optim.SGD([p], lr=0.1)
+    >>> p.grad[:] = 2.0
+    >>> opt.step()
+    >>> p.data
+    array([0.8])
     """
 
     def __init__(self, params: Iterable[Parameter], lr: float, momentum: float = 0.0,
@@ -29,10 +50,12 @@ class SGD:
         self._buffers: list[np.ndarray | None] = [None] * len(self.params)
 
     def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to zero."""
         for p in self.params:
             p.grad[...] = 0
 
     def step(self) -> None:
+        """Update every parameter in place from its ``.grad``."""
         for i, p in enumerate(self.params):
             d = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if self.momentum:
