@@ -61,7 +61,7 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
                       floating[:, :, :, ::1] y, floating[:, ::1] rows, Py_ssize_t sh,
                       Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t blocks_per_group,
                       int num_threads):
-    """Direct convolution vectorized over blocks of output channels (``conv_oc_rows.h``).
+    """Direct convolution vectorized over blocks of output channels (``conv_oc_rows.c``).
 
     ``y[n, g*Og + q*OB + o, i, j] = sum_{c,a,b} wb[B, c, a, b, o] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``
     for block ``B = g*blocks_per_group + q`` and ``q*OB + o < Og``. ``xp`` is
@@ -119,7 +119,7 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
                                   const Py_ssize_t[::1] offsets, floating[:, :, :, ::1] dwb,
                                   Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t sh, Py_ssize_t sw,
                                   Py_ssize_t blocks_per_group, int num_threads):
-    """The weight gradient, vectorized over blocks of output channels (``conv_oc_rows.h``).
+    """The weight gradient, vectorized over blocks of output channels (``conv_oc_rows.c``).
 
     ``dwb[s, B, t, o] += sum_{n,i,j} gb[n, B, (i*ow + j)*OB + o] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``
     for every tap ``t = (c*kh + a)*kw + b`` (``offsets[t] = c*Hp*Wp +

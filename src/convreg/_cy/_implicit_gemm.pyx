@@ -13,7 +13,10 @@ the input,
 for 14x14). The gradients are the same GEMMs transposed; the output
 gradient is given on the same grid with zeros outside the corners, so those
 positions add nothing. BLAS is SciPy's (``scipy.linalg.cython_blas``),
-called without the GIL; its own threads parallelise each GEMM.
+called without the GIL; its own threads parallelise each GEMM. The two
+GEMMs are looked up when this module is imported, from the function
+pointers SciPy exports (its ``__pyx_capi__``, what a Cython ``cimport``
+reads too), so building convreg needs no SciPy, only running it.
 
 Contract (checked by convreg/plugins/cython.py before entry): arrays are
 C-contiguous and of one dtype; ``xcn``/``dxcn`` are ``(C, T)`` and the grid
@@ -23,10 +26,33 @@ C/groups)`` (forward, weight gradient) or ``(kh, kw, groups, C/groups,
 O/groups)`` (input gradient); ``T`` fits a 32-bit BLAS int.
 """
 
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from cython cimport floating
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 include "interrupt.pxi"
+
+# scipy.linalg.cython_blas's signatures (Fortran BLAS: every argument by pointer).
+ctypedef void (*sgemm_t)(char* transa, char* transb, int* m, int* n, int* k, float* alpha,
+                         float* a, int* lda, float* b, int* ldb, float* beta, float* c,
+                         int* ldc) noexcept nogil
+ctypedef void (*dgemm_t)(char* transa, char* transb, int* m, int* n, int* k, double* alpha,
+                         double* a, int* lda, double* b, int* ldb, double* beta, double* c,
+                         int* ldc) noexcept nogil
+
+cdef sgemm_t sgemm
+cdef dgemm_t dgemm
+
+
+cdef void* _blas(str name) except NULL:
+    """SciPy's exported BLAS function ``name``; the capsule's name is its C signature,
+    which PyCapsule_GetPointer checks against itself."""
+    from scipy.linalg import cython_blas
+    capsule = cython_blas.__pyx_capi__[name]
+    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
+
+
+sgemm = <sgemm_t>_blas("sgemm")
+dgemm = <dgemm_t>_blas("dgemm")
 
 
 cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, const floating* a, int lda,

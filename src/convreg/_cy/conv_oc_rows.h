@@ -1,323 +1,34 @@
-/* Direct convolution kernels vectorized over a block of output channels: one
- * output row of the forward pass (below) and one tile of kernel taps of the
- * weight gradient (further down); the input gradient is the forward kernel
- * run per stride phase (plugins/cython.py).
+/* The channel-blocked direct convolution kernels of conv_oc_rows.c (what they
+ * compute, their layout and their contract are described there).
  *
- * For output row i of one image and one block of OB output channels:
- *
- *   y[j*ldy + o] = sum_{c,a,b} w[((c*kh + a)*kw + b)*OB + o] * x[c*plane + a*dh*ldx + (j*sw + b*dw)]
- *
- * for j in [0, ow) and o in [0, OB); the caller points x at the first input
- * row and column the output row reads (row i*sh of every channel plane) and
- * y at the row's first pixel of its channel block. The weights of a block
- * are laid out tap-major with the OB channels innermost, so one tap is one
- * vector load; each input pixel is one broadcast. A tile of JB output
- * pixels x OB channels stays in registers across all C*kh*kw taps and is
- * written once: one FMA per loaded value, where a row-at-a-time loop would
- * read-modify-write the output once per tap. This is the register blocking
- * oneDNN's direct convolutions use (it vectorizes over output channels too),
- * written here in C with GCC's vector extensions.
- *
- * OB is one or two 64-byte vectors (16 floats or 8 doubles each). The tile
- * width depends on the registers the instruction set has (32 vectors with
- * AVX-512, 16 with AVX2, whose vectors are half as wide), so each is a
- * function of its own, chosen per call by the CPU's features (cpu_dispatch.h).
- *
- * Contract (checked in Python before entry): ow >= 1; C, kh, kw, sw, dh,
- * dw >= 1; every x read lies inside the (padded) input; y has ow pixels
- * ldy apart, each with OB writable channels.
- */
+ * isa is cpu_dispatch.h's CONVREG_ISA_* level the caller chose; wide asks for
+ * two-vector channel blocks (2 * CONVREG_OB_*), else one vector. */
 #ifndef CONVREG_CONV_OC_ROWS_H
 #define CONVREG_CONV_OC_ROWS_H
 
 #include <stddef.h>
 
+/* Channels in one 64-byte vector. */
 #define CONVREG_OB_F32 16
 #define CONVREG_OB_F64 8
-#define CONVREG_JB_MAX 12
-/* Tile sizes (pixels of a forward tile, taps of a weight-gradient tile) per
- * ISA, for one-vector (_1) and two-vector (_2) channel blocks: as many
- * accumulators as the registers hold (see CONVREG_OC_FAMILY). */
-#define CONVREG_TILE_BASE_1 4
-#define CONVREG_TILE_BASE_2 2
-#define CONVREG_TILE_AVX2_1 6
-#define CONVREG_TILE_AVX2_2 3
-#define CONVREG_TILE_AVX512_1 12
-#define CONVREG_TILE_AVX512_2 7
-/* The register tiles' loops have constant trip counts once inlined; they
- * must be unrolled completely for the sums to live in registers. Asked for
- * here rather than through -O3, whose other unrolling made this header 5x
- * the code and 10x the compile time for no measured speed. */
-#define CONVREG_UNROLL _Pragma("GCC unroll 16")
 
-#include "cpu_dispatch.h"
+/* One output row of the forward pass for one block of output channels. */
+void convreg_oc_row_f32(int isa, int wide, const float *x, ptrdiff_t plane, ptrdiff_t ldx,
+                        ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,
+                        ptrdiff_t dw, const float *w, float *y, ptrdiff_t ldy, ptrdiff_t ow);
+void convreg_oc_row_f64(int isa, int wide, const double *x, ptrdiff_t plane, ptrdiff_t ldx,
+                        ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,
+                        ptrdiff_t dw, const double *w, double *y, ptrdiff_t ldy, ptrdiff_t ow);
 
-/* The tile: jn (a constant once inlined) pixels x NVO vectors of channels
- * (OB = NVO * LANES). SW is the stride, a literal 1 for the common case so
- * the pixel addresses are consecutive. Defined once per instruction set:
- * GCC inlines only into a caller compiled for the same target.
- *
- * Per tap a tile loads NVO weight vectors and jn input pixels (broadcast)
- * for jn * NVO FMAs. The loads, not the FMAs, were the limit: one core,
- * VGG's 64 -> 64 3x3 layer, 16 channels x 12 pixels (13 loads per 12 FMAs)
- * ran at 121 GFLOP/s, 32 channels x 7 pixels (9 per 14) at 228; 48 x 4,
- * 64 x 3, 32 x 12 and 32 x 14 were no better. So a group with more than
- * one vector of output channels runs in "wide" blocks of two vectors. */
-#if defined(__GNUC__)
-/* GCC/Clang vector extensions: one 64-byte vector, lowered to whatever the
- * target has (1 zmm, 2 ymm, 4 xmm); loads and stores go through memcpy,
- * which makes no alignment assumption. Written with plain arrays, GCC
- * neither kept the tile in registers nor vectorized it cleanly. */
-typedef float convreg_vf32 __attribute__((vector_size(64)));
-typedef double convreg_vf64 __attribute__((vector_size(64)));
+/* Taps per weight-gradient tile for an ISA and block width. */
+ptrdiff_t convreg_gw_taps(int isa, int wide);
 
-#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NVO)                                    \
-    ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
-                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
-                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
-                                  const int jn)                                          \
-    {                                                                                    \
-        enum { LANES = sizeof(V) / sizeof(T), OB = NVO * LANES };                        \
-        V acc[CONVREG_JB_MAX][NVO];                                                      \
-        CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
-            CONVREG_UNROLL for (int v = 0; v < NVO; ++v) acc[jj][v] = (V){0};                           \
-        for (ptrdiff_t c = 0; c < C; ++c) {                                              \
-            for (ptrdiff_t a = 0; a < kh; ++a) {                                         \
-                const T *xr = x + c * plane + a * dh * ldx;                              \
-                const T *wr = w + (c * kh + a) * kw * OB;                                \
-                for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
-                    V wv[NVO];                                                           \
-                    CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                        \
-                        __builtin_memcpy(&wv[v], wr + b * OB + v * LANES, sizeof(V));    \
-                    const T *xb = xr + b * dw;                                           \
-                    CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj) {                                    \
-                        const T xv = xb[jj * sw];                                        \
-                        CONVREG_UNROLL for (int v = 0; v < NVO; ++v) acc[jj][v] += wv[v] * xv;          \
-                    }                                                                    \
-                }                                                                        \
-            }                                                                            \
-        }                                                                                \
-        CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
-            CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                                \
-                __builtin_memcpy(y + jj * ldy + v * LANES, &acc[jj][v], sizeof(V));      \
-    }
-#else
-#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NVO)                                    \
-    ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
-                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
-                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
-                                  const int jn)                                          \
-    {                                                                                    \
-        enum { OB = NVO * 64 / sizeof(T) };                                              \
-        T acc[CONVREG_JB_MAX][OB];                                                       \
-        CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
-            for (int o = 0; o < OB; ++o) acc[jj][o] = 0;                                 \
-        for (ptrdiff_t c = 0; c < C; ++c)                                                \
-            for (ptrdiff_t a = 0; a < kh; ++a)                                           \
-                for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
-                    const T *wv = w + ((c * kh + a) * kw + b) * OB;                      \
-                    const T *xb = x + c * plane + a * dh * ldx + b * dw;                 \
-                    CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                      \
-                        for (int o = 0; o < OB; ++o) acc[jj][o] += wv[o] * xb[jj * sw];  \
-                }                                                                        \
-        CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
-            for (int o = 0; o < OB; ++o) y[jj * ldy + o] = acc[jj][o];                   \
-    }
-#endif
-
-/* A tile of n <= CONVREG_JB_MAX pixels from pixel j, each width its own
- * constant-size tile. */
-#define CONVREG_OC_TILE_CASE(TILE, SW, K, JB)                                            \
-    case K:                                                                              \
-        if (K <= JB) /* wider tiles are never asked for: not instantiated */             \
-            TILE(x + j * sw, plane, ldx, C, kh, kw, SW, dh, dw, w, y + j * ldy, ldy, K); \
-        break;
-#define CONVREG_OC_TILE_OF_WIDTH(TILE, SW, JB)                                           \
-    switch (n) {                                                                         \
-        CONVREG_OC_TILE_CASE(TILE, SW, 1, JB) CONVREG_OC_TILE_CASE(TILE, SW, 2, JB)      \
-        CONVREG_OC_TILE_CASE(TILE, SW, 3, JB) CONVREG_OC_TILE_CASE(TILE, SW, 4, JB)      \
-        CONVREG_OC_TILE_CASE(TILE, SW, 5, JB) CONVREG_OC_TILE_CASE(TILE, SW, 6, JB)      \
-        CONVREG_OC_TILE_CASE(TILE, SW, 7, JB) CONVREG_OC_TILE_CASE(TILE, SW, 8, JB)      \
-        CONVREG_OC_TILE_CASE(TILE, SW, 9, JB) CONVREG_OC_TILE_CASE(TILE, SW, 10, JB)     \
-        CONVREG_OC_TILE_CASE(TILE, SW, 11, JB) CONVREG_OC_TILE_CASE(TILE, SW, 12, JB)    \
-        default: break;                                                                  \
-    }
-
-/* A whole row in ceil(ow / JB) tiles (JB <= CONVREG_JB_MAX) of near-equal
- * width: 28 pixels run as 10 + 9 + 9, not 12 + 12 + 4, since a narrow tile
- * has too few independent sums to cover the FMA latency (two units, four
- * cycles each: eight sums in flight). */
-#define CONVREG_DEFINE_OC_ROW(NAME, ATTR, T, TILE, JB)                                   \
-    ATTR static void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,       \
-                          ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,        \
-                          ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)   \
-    {                                                                                    \
-        const ptrdiff_t tiles = (ow + JB - 1) / JB, base = ow / tiles, wider = ow % tiles; \
-        ptrdiff_t j = 0;                                                                 \
-        for (ptrdiff_t t = 0; t < tiles; ++t) {                                          \
-            const ptrdiff_t n = base + (t < wider);                                      \
-            if (sw == 1) {                                                               \
-                CONVREG_OC_TILE_OF_WIDTH(TILE, 1, JB)                                    \
-            } else {                                                                     \
-                CONVREG_OC_TILE_OF_WIDTH(TILE, sw, JB)                                   \
-            }                                                                            \
-            j += n;                                                                      \
-        }                                                                                \
-    }
-
-/* One ISA's forward kernels: both dtypes, one- and two-vector blocks, with
- * tiles of JB1 and JB2 pixels: as many accumulators as the registers hold,
- * 12-14 of 32 zmm with AVX-512, 12 of 16 ymm with AVX2 (a 64-byte vector is
- * two), 8 of 16 xmm on the baseline. */
-#define CONVREG_OC_FAMILY(ISA, ATTR, JB1, JB2)                                           \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_1_##ISA, ATTR, float, convreg_vf32, 1)    \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_2_##ISA, ATTR, float, convreg_vf32, 2)    \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_1_##ISA, ATTR, double, convreg_vf64, 1)   \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_2_##ISA, ATTR, double, convreg_vf64, 2)   \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_1_##ISA, ATTR, float, convreg_oc_tile_f32_1_##ISA, JB1) \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_2_##ISA, ATTR, float, convreg_oc_tile_f32_2_##ISA, JB2) \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_1_##ISA, ATTR, double, convreg_oc_tile_f64_1_##ISA, JB1) \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_2_##ISA, ATTR, double, convreg_oc_tile_f64_2_##ISA, JB2)
-
-CONVREG_OC_FAMILY(base, , CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
-#ifdef CONVREG_X86_DISPATCH
-CONVREG_OC_FAMILY(avx2, CONVREG_AVX2, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
-CONVREG_OC_FAMILY(avx512, CONVREG_AVX512, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
-#endif
-
-/* The forward row for the CPU's ISA and the block width (wide: two vectors). */
-#define CONVREG_DEFINE_OC_DISPATCH(NAME, T, SUFFIX)                                      \
-    static void NAME(int isa, int wide, const T *x, ptrdiff_t plane, ptrdiff_t ldx,      \
-                     ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
-                     ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)        \
-    {                                                                                    \
-        if (wide)                                                                        \
-            CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_2,                           \
-                             (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
-        else                                                                             \
-            CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_1,                           \
-                             (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
-    }
-CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f32, float, f32)
-CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
-
-/* ---- the weight gradient -------------------------------------------------
- *
- * dw[t*OB + o] += sum_{i,j} g[(i*ow + j)*OB + o] * x[off[t] + i*ldr + j*sw]
- *
- * for the nt taps t of a tile (tap t = (c, a, b) of one input channel c0 + c
- * at offset off[t] = c*plane + a*dh*ldx + b*dw) over one image's output
- * pixels, g being that image's output gradient for one block of OB = NVO
- * vectors of channels, channels-last, and ldr = sh*ldx the input rows
- * between output rows. The nt x OB sums stay in registers over all pixels:
- * per pixel NVO vector loads of g and nt broadcasts for nt * NVO FMAs (two
- * vectors, "wide", when a group has the channels, as in the forward pass). */
-#if defined(__GNUC__)
-#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, V, NVO)                                    \
-    ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,          \
-                                  ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
-                                  T *dw, const int nt)                                   \
-    {                                                                                    \
-        enum { LANES = sizeof(V) / sizeof(T), OB = NVO * LANES };                        \
-        V acc[CONVREG_JB_MAX][NVO];                                                      \
-        const T *p[CONVREG_JB_MAX];                                                      \
-        CONVREG_UNROLL for (int t = 0; t < nt; ++t) {                                                   \
-            CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                                \
-                __builtin_memcpy(&acc[t][v], dw + t * OB + v * LANES, sizeof(V));        \
-            p[t] = x + off[t];                                                           \
-        }                                                                                \
-        for (ptrdiff_t i = 0; i < oh; ++i) {                                             \
-            const T *gr = g + i * ow * OB;                                               \
-            const ptrdiff_t xr = i * ldr;                                                \
-            for (ptrdiff_t j = 0; j < ow; ++j) {                                         \
-                V gv[NVO];                                                               \
-                CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                            \
-                    __builtin_memcpy(&gv[v], gr + j * OB + v * LANES, sizeof(V));        \
-                const ptrdiff_t xj = xr + j * sw;                                        \
-                CONVREG_UNROLL for (int t = 0; t < nt; ++t) {                                           \
-                    const T xv = p[t][xj];                                               \
-                    CONVREG_UNROLL for (int v = 0; v < NVO; ++v) acc[t][v] += gv[v] * xv;               \
-                }                                                                        \
-            }                                                                            \
-        }                                                                                \
-        CONVREG_UNROLL for (int t = 0; t < nt; ++t)                                                     \
-            CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                                \
-                __builtin_memcpy(dw + t * OB + v * LANES, &acc[t][v], sizeof(V));        \
-    }
-#else
-#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, V, NVO)                                    \
-    ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,          \
-                                  ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
-                                  T *dw, const int nt)                                   \
-    {                                                                                    \
-        enum { OB = NVO * 64 / sizeof(T) };                                              \
-        CONVREG_UNROLL for (int t = 0; t < nt; ++t)                                                     \
-            for (ptrdiff_t i = 0; i < oh; ++i)                                           \
-                for (ptrdiff_t j = 0; j < ow; ++j)                                       \
-                    for (int o = 0; o < OB; ++o)                                         \
-                        dw[t * OB + o] += g[(i * ow + j) * OB + o] * x[off[t] + i * ldr + j * sw]; \
-    }
-#endif
-
-#define CONVREG_GW_CASE(TILE, K, NT)                                                     \
-    case K:                                                                              \
-        if (K <= NT) /* larger tiles are never asked for: not instantiated */            \
-            TILE(x, off, g, oh, ow, ldr, sw, dw, K);                                     \
-        break;
-/* One tile of nt <= NT taps, each count its own constant-size tile. */
-#define CONVREG_DEFINE_GW(NAME, ATTR, T, TILE, NT)                                       \
-    ATTR static void NAME(const T *x, const ptrdiff_t *off, const T *g, ptrdiff_t oh,    \
-                          ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw, ptrdiff_t nt) \
-    {                                                                                    \
-        switch (nt) {                                                                    \
-            CONVREG_GW_CASE(TILE, 1, NT) CONVREG_GW_CASE(TILE, 2, NT)                    \
-            CONVREG_GW_CASE(TILE, 3, NT) CONVREG_GW_CASE(TILE, 4, NT)                    \
-            CONVREG_GW_CASE(TILE, 5, NT) CONVREG_GW_CASE(TILE, 6, NT)                    \
-            CONVREG_GW_CASE(TILE, 7, NT) CONVREG_GW_CASE(TILE, 8, NT)                    \
-            CONVREG_GW_CASE(TILE, 9, NT) CONVREG_GW_CASE(TILE, 10, NT)                   \
-            CONVREG_GW_CASE(TILE, 11, NT) CONVREG_GW_CASE(TILE, 12, NT)                  \
-            default: break;                                                              \
-        }                                                                                \
-    }
-
-/* One ISA's weight-gradient kernels: both dtypes, one- and two-vector blocks, with
- * tiles of at most NT1 and NT2 taps (convreg_gw_taps). */
-#define CONVREG_GW_FAMILY(ISA, ATTR, NT1, NT2)                                           \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_1_##ISA, ATTR, float, convreg_vf32, 1)    \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_2_##ISA, ATTR, float, convreg_vf32, 2)    \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_1_##ISA, ATTR, double, convreg_vf64, 1)   \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_2_##ISA, ATTR, double, convreg_vf64, 2)   \
-    CONVREG_DEFINE_GW(convreg_gw_f32_1_##ISA, ATTR, float, convreg_gw_tile_f32_1_##ISA, NT1) \
-    CONVREG_DEFINE_GW(convreg_gw_f32_2_##ISA, ATTR, float, convreg_gw_tile_f32_2_##ISA, NT2) \
-    CONVREG_DEFINE_GW(convreg_gw_f64_1_##ISA, ATTR, double, convreg_gw_tile_f64_1_##ISA, NT1) \
-    CONVREG_DEFINE_GW(convreg_gw_f64_2_##ISA, ATTR, double, convreg_gw_tile_f64_2_##ISA, NT2)
-
-CONVREG_GW_FAMILY(base, , CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
-#ifdef CONVREG_X86_DISPATCH
-CONVREG_GW_FAMILY(avx2, CONVREG_AVX2, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
-CONVREG_GW_FAMILY(avx512, CONVREG_AVX512, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
-#endif
-
-/* Taps per weight-gradient tile, by ISA and block width: as many sums as
- * the registers hold (as the forward tile's pixels). */
-static ptrdiff_t convreg_gw_taps(int isa, int wide)
-{
-    if (isa == CONVREG_ISA_AVX512) return wide ? CONVREG_TILE_AVX512_2 : CONVREG_TILE_AVX512_1;
-    if (isa == CONVREG_ISA_AVX2) return wide ? CONVREG_TILE_AVX2_2 : CONVREG_TILE_AVX2_1;
-    return wide ? CONVREG_TILE_BASE_2 : CONVREG_TILE_BASE_1;
-}
-
-#define CONVREG_DEFINE_GW_DISPATCH(NAME, T, SUFFIX)                                      \
-    static void NAME(int isa, int wide, const T *x, const ptrdiff_t *off, const T *g,    \
-                     ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw,     \
-                     ptrdiff_t nt)                                                       \
-    {                                                                                    \
-        if (wide)                                                                        \
-            CONVREG_DISPATCH(isa, convreg_gw_##SUFFIX##_2, (x, off, g, oh, ow, ldr, sw, dw, nt)); \
-        else                                                                             \
-            CONVREG_DISPATCH(isa, convreg_gw_##SUFFIX##_1, (x, off, g, oh, ow, ldr, sw, dw, nt)); \
-    }
-CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f32, float, f32)
-CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f64, double, f64)
+/* One tile of nt taps of the weight gradient over one image's output pixels. */
+void convreg_gw_f32(int isa, int wide, const float *x, const ptrdiff_t *off, const float *g,
+                    ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, float *dw,
+                    ptrdiff_t nt);
+void convreg_gw_f64(int isa, int wide, const double *x, const ptrdiff_t *off, const double *g,
+                    ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, double *dw,
+                    ptrdiff_t nt);
 
 #endif
