@@ -6,6 +6,9 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+from conftest import implementing
+
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -27,6 +30,16 @@ def test_learn_kernel_prints_the_loss_every_two_steps_and_lands_near_the_truth()
     assert len(losses) == 5 and losses == sorted(losses, reverse=True) and losses[-1] < 0.05
     k = [float(v) for v in text.split("[[")[1].split("]]")[0].split()]
     assert abs(k[0] - 1) < 0.05 and abs(k[1] + 1) < 0.05
+
+
+def test_learn_kernel_with_torch_autograd_on_each_backend():
+    pytest.importorskip("torch", reason="the torch example needs PyTorch (pip install torch)")
+    for backend in implementing("conv2d_grad_weight"):
+        text = run("chapter/learn_kernel_torch.py", "--backend", backend)
+        losses = [float(line.split("loss ")[1]) for line in text.splitlines() if "loss" in line]
+        assert len(losses) == 5 and losses == sorted(losses, reverse=True) and losses[-1] < 0.05
+        k = [float(v) for v in text.split("[[")[1].split("]]")[0].split()]
+        assert abs(k[0] - 1) < 0.05 and abs(k[1] + 1) < 0.05, text
 
 
 def test_padding_and_stride():
