@@ -27,18 +27,14 @@ pytestmark = pytest.mark.skipif("cython" not in implementing("conv2d"),
 
 @contextlib.contextmanager
 def forced(how: str, workspace: int):
-    def pick(op, x_shape, w_shape, out_hw, stride, padding, groups):
-        if how == "implicit" and stride != (1, 1):
-            return "im2col"
-        return how
-
-    saved = cython.algorithm, cython.WORKSPACE_BYTES
-    cython.algorithm = pick
+    """Every layer op runs ``how`` (where admissible: implicit GEMM is stride 1 only)."""
+    saved = cython.WORKSPACE_BYTES
     cython.WORKSPACE_BYTES = workspace
     try:
-        yield
+        with convreg.planner.force(how):
+            yield
     finally:
-        cython.algorithm, cython.WORKSPACE_BYTES = saved
+        cython.WORKSPACE_BYTES = saved
 
 
 ISA_LEVELS = cython._conv.isa_levels() if cython._IMPORT_ERROR is None else [0]

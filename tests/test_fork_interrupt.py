@@ -163,6 +163,7 @@ def test_ctrl_c_interrupts_every_kernel_family_promptly():
 def test_an_exception_from_any_signal_handler_propagates_out_of_a_kernel():
     proc = _run("""
 import signal, numpy as np, convreg
+convreg.backends()  # plugins loaded first: the alarm is for the kernel, not a slow import
 def alarm(signum, frame):
     raise TimeoutError("took too long")
 signal.signal(signal.SIGALRM, alarm)

@@ -28,10 +28,12 @@ Modules beside the ops:
 * ``convreg.shapes``: output shapes and the padding of each mode.
 """
 
+from . import planner
 from ._errors import BackendDeclined, BackendError, ContractError
 from ._version import __version__  # first: the plugins import it from here
 from .conv import conv2d, conv2d_grad_bias, conv2d_grad_input, conv2d_grad_weight
 from .correlate import convolve2d, corr2d
+from .planner import get_planner, set_planner
 from .pool import avg_pool2d, avg_pool2d_grad, max_pool2d, max_pool2d_grad
 from .registry import (
     backends,
@@ -66,6 +68,9 @@ __all__ = [
     "get_backend",
     "set_debug_checks",
     "get_debug_checks",
+    "set_planner",
+    "get_planner",
+    "planner",
     "set_num_threads",
     "get_num_threads",
 ]

@@ -1,4 +1,4 @@
-"""The command line: ``python -m convreg info | demo``."""
+"""The command line: ``python -m convreg info | demo | check | plan | bench``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import platform
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -105,6 +106,83 @@ def _check(backend: str, max_examples: int | None, ops: Sequence[str] | None, th
     return 1 if failures else 0
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+
+
+def _plan(args: argparse.Namespace) -> int:
+    """Time every admissible algorithm of the layer ops for one shape (measure mode)."""
+    import numpy as np
+
+    import convreg
+    from convreg import planner
+    from convreg.plugins import cython
+
+    if not next(b for b in convreg.backends() if b.name == "cython").available:
+        print("convreg plan: the cython backend is unavailable, and only it makes plans",
+              file=sys.stderr)
+        return 2
+    if len(args.input) != 4 or len(args.weight) != 4:
+        print("convreg plan: --input is N,C,H,W and --weight O,C/groups,kh,kw", file=sys.stderr)
+        return 2
+    dtype = np.dtype(args.dtype)
+    geometry = dict(stride=args.stride, padding=args.padding, dilation=args.dilation,
+                    groups=args.groups)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(args.input).astype(dtype)
+    w = rng.standard_normal(args.weight).astype(dtype)
+    out_hw = convreg.output_shape(x.shape[2:], w.shape[2:], args.stride, args.padding,
+                                  args.dilation)
+    g = rng.standard_normal((x.shape[0], w.shape[0], *out_hw)).astype(dtype)
+    calls = {
+        "conv2d": lambda: convreg.conv2d(x, w, backend="cython", **geometry),
+        "conv2d_grad_input": lambda: convreg.conv2d_grad_input(g, w, x.shape, backend="cython",
+                                                               **geometry),
+        "conv2d_grad_weight": lambda: convreg.conv2d_grad_weight(x, g, w.shape, backend="cython",
+                                                                 **geometry),
+    }
+    if args.threads is not None:
+        convreg.set_num_threads(args.threads)
+    threads = convreg.get_num_threads()
+    flops = 2 * g.size * w[0].size  # of each op, by the definition
+    print(f"input {tuple(x.shape)}, weight {tuple(w.shape)}, "
+          + ", ".join(f"{k} {v}" for k, v in geometry.items())
+          + f", {dtype}, {threads} {_plural(threads, 'thread', 'threads')}, "
+          f"{cython.isa_name()} kernels")
+    saved = planner.get_planner()
+    try:
+        for op in args.op or calls:
+            estimate = _plan_of(op, calls[op], "estimate")
+            plan = _plan_of(op, calls[op], "measure")
+            print(f"\n{op}:")
+            for name, seconds in plan.times or ((plan.algorithm, float("nan")),):
+                mark = "  <- fastest" if name == plan.algorithm else ""
+                mark += "  (the rules' choice)" if name == estimate.algorithm else ""
+                print(f"  {name:9s} {seconds * 1e3:9.3f} ms  {flops / seconds / 1e9:8.2f} GFLOP/s"
+                      f"{mark}")
+    except (ValueError, TypeError) as exc:
+        print(f"convreg plan: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        planner.set_planner(saved)
+        planner.clear()
+    return 0
+
+
+def _plan_of(op: str, call: Any, mode: str) -> Any:
+    """The plan ``mode`` makes for ``op``'s one signature (measure: every size measured)."""
+    from convreg import planner
+
+    planner.set_planner(mode, min_work=0)
+    planner.clear()
+    call()
+    (plan,) = [p for p in planner.plans().values() if p.op == op]
+    return plan
+
+
 def _plural(n: int, one: str, many: str) -> str:
     return one if n == 1 else many
 
@@ -151,6 +229,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     chk.add_argument("--op", action="append",
                      help="check only these ops (comma-separated or repeated)")
     chk.add_argument("--quiet", action="store_true", help="no progress bar")
+    plan = sub.add_parser(
+        "plan", help="time each algorithm of a layer's ops and show the planner's choice",
+        formatter_class=raw, description=(
+            "Run every admissible algorithm of conv2d and its two gradients once on random "
+            "arrays of the\ngiven shape on the cython backend (the planner's measure mode), and "
+            "print their times, the\nfastest and the rules' (estimate mode's) choice."),
+        epilog="examples:\n  python -m convreg plan --input 8,64,56,56 --weight 64,64,3,3 "
+               "--padding 1\n  python -m convreg plan --input 8,64,56,56 --weight 128,64,3,3 "
+               "--stride 2 --padding 1 --op conv2d_grad_input --threads 1")
+    plan.add_argument("--input", type=_ints, required=True, help="N,C,H,W")
+    plan.add_argument("--weight", type=_ints, required=True, help="O,C/groups,kh,kw")
+    plan.add_argument("--stride", type=int, default=1)
+    plan.add_argument("--padding", type=int, default=0)
+    plan.add_argument("--dilation", type=int, default=1)
+    plan.add_argument("--groups", type=int, default=1)
+    plan.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    plan.add_argument("--threads", type=int, default=None,
+                      help="OpenMP threads (default: convreg's current count)")
+    plan.add_argument("--op", action="append",
+                      choices=("conv2d", "conv2d_grad_input", "conv2d_grad_weight"),
+                      help="only this op (repeatable); default: all three")
     sub.add_parser("bench", add_help=False,
                    help="time the backends beside SciPy and PyTorch (--help for options)")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -161,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "info":
         return _info()
+    if args.command == "plan":
+        return _plan(args)
     if args.command == "check":
         ops = [o.strip() for arg in args.op or () for o in arg.split(",") if o.strip()] or None
         return _check(args.backend, args.max_examples, ops, args.thorough, args.seed, args.quiet)

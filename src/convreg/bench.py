@@ -7,7 +7,11 @@ requested thread count, in float32. A timing is the median of ``repeats``
 runs, each run long enough (``min_time``) to be measured reliably; the
 figure reported is GFLOP/s (2 flops per multiply-add of the direct
 definition, whatever the algorithm) and the ratio of convreg's best backend
-to each peer. Timings are never asserted anywhere: they are only reported.
+to each peer. The header names the CPU, the instruction set the compiled
+kernels run and the machine's measured peak at each thread count (NumPy's
+float32 GEMM on 2048x2048 matrices, the best the BLAS reaches); "% peak" is
+convreg's best backend against it. Timings are never asserted anywhere:
+they are only reported.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import platform
 import statistics
 import time
@@ -182,6 +187,7 @@ class Row:
     op: str
     threads: int
     seconds: dict[str, float]
+    peak: float = float("nan")  # the machine's measured GFLOP/s at this thread count
 
     def gflops(self, name: str) -> float:
         return self.case.flops() / self.seconds[name] / 1e9
@@ -192,6 +198,16 @@ class Row:
 
     def peers(self) -> list[str]:
         return [n for n in self.seconds if not n.startswith("convreg:")]
+
+
+def peak_gflops(repeats: int = 5) -> float:
+    """The machine's float32 peak as NumPy's BLAS reaches it at the current thread limit:
+    GFLOP/s of a 2048x2048 GEMM (the largest share of the FMA units a library gets)."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((2048, 2048)).astype(np.float32)
+    b = rng.standard_normal((2048, 2048)).astype(np.float32)
+    out = np.empty_like(a)
+    return 2.0 * 2048**3 / measure(lambda: np.matmul(a, b, out=out), repeats=repeats) / 1e9
 
 
 def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
@@ -213,9 +229,11 @@ def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
         for n in threads:
             limits = _set_threads(n)
             try:
+                bar.set_postfix_str(f"{n} thr, peak (sgemm)")
+                peak = peak_gflops(repeats)
                 for case, op, name, fn in tasks:
                     bar.set_postfix_str(f"{n} thr, {case.name}, {op}, {name}"[:60])
-                    row = rows.setdefault((case.name, op, n), Row(case, op, n, {}))
+                    row = rows.setdefault((case.name, op, n), Row(case, op, n, {}, peak))
                     row.seconds[name] = measure(fn, repeats=repeats, min_time=min_time)
                     bar.update()
             finally:
@@ -232,7 +250,8 @@ def table(rows: Sequence[Row]) -> str:
     """A Markdown table: GFLOP/s per implementation and convreg's ratio to each peer."""
     names = sorted({n for r in rows for n in r.seconds}, key=lambda n: (not n.startswith("convreg"), n))
     peers = [n for n in names if not n.startswith("convreg:")]
-    head = ["case", "op", "thr"] + [f"{n} GFLOP/s" for n in names] + [f"x {p}" for p in peers]
+    head = (["case", "op", "thr"] + [f"{n} GFLOP/s" for n in names] + ["% peak"]
+            + [f"x {p}" for p in peers])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r.case.name, r.op, str(r.threads)]
@@ -244,6 +263,7 @@ def table(rows: Sequence[Row]) -> str:
             else:
                 cells.append(f"{r.gflops(n):.2f}")
         best = r.best_ours()
+        cells.append("" if r.case.group == "chapter" else f"{100 * r.gflops(best) / r.peak:.0f}%")
         for p in peers:
             cells.append(f"{r.seconds[p] / r.seconds[best]:.2f}" if p in r.seconds else "")
         lines.append("| " + " | ".join(cells) + " |")
@@ -266,12 +286,33 @@ def summary(rows: Sequence[Row]) -> str:
     return "\n".join(out)
 
 
-def environment() -> str:
+def cpu_model() -> str:
+    """The processor's name (Linux's /proc/cpuinfo; elsewhere what platform says)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(rows: Sequence[Row] = ()) -> str:
+    """What the figures were measured on: CPU, ISA variant, measured peaks, versions."""
     import threadpoolctl
 
-    parts = [f"{platform.machine()} {platform.processor() or ''}".strip(),
-             f"Python {platform.python_version()}", f"NumPy {np.__version__}",
-             f"convreg {convreg.__version__}"]
+    from .plugins import cython
+
+    peaks = sorted({(r.threads, r.peak) for r in rows})
+    parts = [f"{cpu_model()} ({platform.machine()}, {os.cpu_count()} CPUs)",
+             f"kernels: {cython.isa_name()}"]
+    if peaks:
+        parts.append("measured peak (sgemm 2048^2) "
+                     + ", ".join(f"{p:.0f} GFLOP/s on {n} thread{'s' if n != 1 else ''}"
+                                 for n, p in peaks))
+    parts += [f"Python {platform.python_version()}", f"NumPy {np.__version__}",
+              f"convreg {convreg.__version__}", f"planner {convreg.get_planner()}"]
     for mod in ("scipy", "torch"):
         try:
             parts.append(f"{mod} {__import__(mod).__version__}")
@@ -318,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads = [int(t) for t in args.threads.split(",")]
     rows = run(cases, threads, repeats=args.repeats, min_time=args.min_time,
                backends=args.backend, progress=not args.quiet)
-    print(f"{environment()}\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, float32, "
+    print(f"{environment(rows)}\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, float32, "
           f"median of {args.repeats} runs of >= {args.min_time}s; x PEER = PEER's time / "
           "convreg's best backend's time (>1: convreg is faster); the chapter's case in "
           "microseconds per call\n")

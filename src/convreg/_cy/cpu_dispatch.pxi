@@ -14,6 +14,11 @@ def isa_levels():
     return list(range(convreg_isa_detected() + 1))
 
 
+def isa():
+    """The instruction set this module's kernels run now: the CPU's widest, or the cap."""
+    return convreg_isa()
+
+
 def cap_isa(level):
     """Run this module's kernels as if the CPU had at most ISA ``level`` (None: lift the cap).
 

@@ -15,7 +15,7 @@ Algorithms (chosen in :func:`algorithm`, the one place the choice is made):
   depthwise convolutions): plain direct loops, parallel over output planes;
 * most forward passes, weight gradients with 16+ output channels per group
   and input gradients at stride 1 with 16+ input channels per group: direct
-  kernels vectorized over output channels (``_cy/conv_oc_rows.h``), a tile
+  kernels vectorized over output channels (``_cy/conv_oc_rows.c``), a tile
   of pixels (or taps) x channels held in registers across the whole sum;
 * otherwise, at stride 1, implicit GEMM (``_cy/_implicit_gemm.pyx``: one
   BLAS call per kernel tap over a shifted view of the padded input);
@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, planner
 from ..hookspecs import API_VERSION, hookimpl
 from ..shapes import Pads, Pair, Shape4, conv_output_hw, corr2d_padding, pool_output_hw
 from ..threads import get_num_threads, openmp_enabled
@@ -67,7 +67,12 @@ except ImportError as exc:  # not built: listed unavailable with this reason
 else:
     _IMPORT_ERROR = None
 
-__all__ = ["CythonBackend", "algorithm", "use_gemm", "WORKSPACE_BYTES"]
+__all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "use_gemm",
+           "WORKSPACE_BYTES"]
+
+#: The layer ops' algorithms, as `algorithm` and the planner name them.
+ALGORITHMS = ("direct", "blocked", "implicit", "im2col")
+_NOT_IMPLICIT = ("direct", "blocked", "im2col")
 
 #: The plain direct loops beat the blocked kernels and every GEMM below this
 #: many output channels per group for the forward pass and the input
@@ -78,7 +83,7 @@ GEMM_MIN_OUT_CHANNELS = 4
 #: thread per kernel plane; GEMM wins once that reduction is longer than this.
 GEMM_MIN_REDUCTION = 256
 #: The channel-blocked direct kernels (one or two vectors of 16 output
-#: channels per pixel or tap, ``_cy/conv_oc_rows.h``) produce the output's
+#: channels per pixel or tap, ``_cy/conv_oc_rows.c``) produce the output's
 #: channels in the forward pass, the input's in the input gradient, and sum
 #: into the output's in the weight gradient. They were the fastest forward
 #: algorithm from 4 output channels per group on (1.2-2.6x the best GEMM in
@@ -277,7 +282,7 @@ def _lanes_last(a: np.ndarray, ob: int) -> np.ndarray:
 
 def _block_width(channels: int, dtype: np.dtype) -> int:
     """Channels per block of the blocked kernels: one vector, or two where a group
-    has more channels than one holds (two load less per FMA; see conv_oc_rows.h)."""
+    has more channels than one holds (two load less per FMA; see conv_oc_rows.c)."""
     lanes = int(_conv.OC_BLOCK[np.dtype(dtype).name])
     return lanes if channels <= lanes else 2 * lanes
 
@@ -404,6 +409,207 @@ def _corner(grid: np.ndarray, grid_hw: Pair, corner: tuple[int, int, int, int]) 
     return np.ascontiguousarray(grid.reshape(N, C, *grid_hw)[:, :, r0:r0 + h, c0:c0 + w])
 
 
+# -- the layer ops' algorithms --------------------------------------------------
+# Each takes its op's arguments (the output's height and width first computed
+# for the forward pass) and returns the op's result; convreg.planner picks one
+# per signature, by the rules of `algorithm` or by measuring.
+
+
+def _conv2d_blocked(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair, padding: Pads,
+                    dilation: Pair, groups: int) -> np.ndarray:
+    O, Cg, kh, kw = weight.shape
+    return _oc_blocked(_pad(x, padding), weight.reshape(groups, O // groups, Cg, kh, kw), out_hw,
+                       stride, dilation)
+
+
+def _conv2d_implicit(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair,
+                     padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    N = x.shape[0]
+    O, Cg, kh, kw = weight.shape
+    Og = O // groups
+    grid_hw = _grid_hw(x.shape, padding)
+    wt = np.ascontiguousarray(weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 1, 2))
+    xg = _padded(x, padding, grid_hw)
+    out = np.zeros((N, O, grid_hw[0] * grid_hw[1]), dtype=x.dtype)
+    for n in range(N):  # per image: measured faster than one batch-wide GEMM per tap
+        _implicit_gemm.forward(xg[n], wt, out[n], grid_hw[1], *dilation)
+    return _corner(out, grid_hw, (0, 0, *out_hw))
+
+
+def _conv2d_im2col(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair, padding: Pads,
+                   dilation: Pair, groups: int) -> np.ndarray:
+    N = x.shape[0]
+    O, Cg, kh, kw = weight.shape
+    K, Og = Cg * kh * kw, O // groups
+    columns = _Columns(x.shape, (kh, kw), out_hw, stride, padding, dilation, x.dtype)
+    w3 = weight.reshape(groups, Og, K)
+    y = np.empty((N, O, *out_hw), dtype=x.dtype)  # every slice is a GEMM's out=
+    y3 = y.reshape(N, O, out_hw[0] * out_hw[1])
+    for s in columns.slices(N):
+        cols = columns.unfold(x[s])
+        for g in range(groups):
+            np.matmul(w3[g], cols[:, g * K:(g + 1) * K], out=y3[s, g * Og:(g + 1) * Og])
+    return y
+
+
+def _conv2d_direct(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair, padding: Pads,
+                   dilation: Pair, groups: int) -> np.ndarray:
+    y = np.zeros((x.shape[0], weight.shape[0], *out_hw), dtype=x.dtype)  # the loops accumulate
+    _conv.conv2d_direct(_pad(x, padding), weight, y, *stride, *dilation, groups,
+                        _threads(y.size * weight[0].size))
+    return y
+
+
+def _grad_input_implicit(grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
+                         stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    N, C, H, W = input_shape
+    O, Cg, kh, kw = weight.shape
+    Og = O // groups
+    grid_hw = _grid_hw(input_shape, padding)
+    wt = np.ascontiguousarray(weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 2, 1))
+    dgrid = np.zeros((N, C, grid_hw[0] * grid_hw[1]), dtype=grad_output.dtype)
+    gy = _padded(grad_output, (0, 0, 0, 0), grid_hw)
+    for n in range(N):
+        _implicit_gemm.grad_input(gy[n], wt, dgrid[n], grid_hw[1], *dilation)
+    return _corner(dgrid, grid_hw, (padding[0], padding[2], H, W))
+
+
+def _grad_input_im2col(grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
+                       stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    N = input_shape[0]
+    O, Cg, kh, kw = weight.shape
+    oh, ow = grad_output.shape[2:]
+    K, Og = Cg * kh * kw, O // groups
+    dx = np.zeros(input_shape, dtype=grad_output.dtype)
+    columns = _Columns(input_shape, (kh, kw), (oh, ow), stride, padding, dilation, dx.dtype)
+    wT = weight.reshape(groups, Og, K).transpose(0, 2, 1)
+    g3 = grad_output.reshape(N, O, oh * ow)
+    for s in columns.slices(N):
+        cols = columns.target(dx[s])
+        for g in range(groups):
+            np.matmul(wT[g], g3[s, g * Og:(g + 1) * Og], out=cols[:, g * K:(g + 1) * K])
+        columns.fold(cols, dx[s])
+    return dx
+
+
+def _grad_input_direct(grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
+                       stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    N, C, H, W = input_shape
+    pt, pb, pl, pr = padding
+    dxp = np.zeros((N, C, H + pt + pb, W + pl + pr), dtype=grad_output.dtype)
+    _conv.conv2d_grad_input_direct(grad_output, weight, dxp, *stride, *dilation, groups,
+                                   _threads(grad_output.size * weight[0].size))
+    return np.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])
+
+
+def _grad_weight_blocked(x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
+                         stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    return _oc_blocked_grad_weight(_pad(x, padding), grad_output, weight_shape, stride, dilation,
+                                   groups)
+
+
+def _grad_weight_implicit(x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
+                          stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    N = x.shape[0]
+    O, Cg, kh, kw = weight_shape
+    Og = O // groups
+    grid_hw = _grid_hw(x.shape, padding)
+    dwt = np.zeros((kh, kw, groups, Og, Cg), dtype=x.dtype)
+    xg = _padded(x, padding, grid_hw)
+    gy = _padded(grad_output, (0, 0, 0, 0), grid_hw)
+    for n in range(N):  # BLAS accumulates into dwt image by image
+        _implicit_gemm.grad_weight(xg[n], gy[n], dwt, grid_hw[1], *dilation)
+    return np.ascontiguousarray(dwt.transpose(2, 3, 4, 0, 1).reshape(weight_shape))
+
+
+def _grad_weight_im2col(x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
+                        stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    N = x.shape[0]
+    O, Cg, kh, kw = weight_shape
+    oh, ow = grad_output.shape[2:]
+    K, Og = Cg * kh * kw, O // groups
+    dw = np.zeros(weight_shape, dtype=x.dtype)
+    columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
+    dw3 = dw.reshape(groups, Og, K)
+    g3 = grad_output.reshape(N, O, oh * ow)
+    for s in columns.slices(N):
+        cols = columns.unfold(x[s])
+        for g in range(groups):
+            per_image = np.matmul(g3[s, g * Og:(g + 1) * Og],
+                                  cols[:, g * K:(g + 1) * K].transpose(0, 2, 1))
+            dw3[g] += per_image.sum(axis=0)
+    return dw
+
+
+def _grad_weight_direct(x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
+                        stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    dw = np.zeros(weight_shape, dtype=x.dtype)
+    _conv.conv2d_grad_weight_direct(_pad(x, padding), grad_output, dw, *stride, *dilation,
+                                    groups, _threads(grad_output.size * dw[0].size))
+    return dw
+
+
+#: The algorithms of each layer op, by the names `algorithm` returns.
+_CONV2D = {"direct": _conv2d_direct, "blocked": _conv2d_blocked,
+           "implicit": _conv2d_implicit, "im2col": _conv2d_im2col}
+_GRAD_INPUT = {"direct": _grad_input_direct, "blocked": _oc_blocked_grad_input,
+               "implicit": _grad_input_implicit, "im2col": _grad_input_im2col}
+_GRAD_WEIGHT = {"direct": _grad_weight_direct, "blocked": _grad_weight_blocked,
+                "implicit": _grad_weight_implicit, "im2col": _grad_weight_im2col}
+
+
+#: What cpu_dispatch.h's ISA levels are called.
+ISA_NAMES = ("baseline", "AVX2", "AVX-512")
+
+
+def isa_name() -> str:
+    """The instruction set the blocked kernels run on this CPU (``AVX-512``, ``AVX2``...)."""
+    return ISA_NAMES[_conv.isa()] if _IMPORT_ERROR is None else "none (not built)"
+
+
+def admissible(x_shape: Sequence[int], stride: Pair, padding: Pads) -> tuple[str, ...]:
+    """The algorithms that can compute a layer op of this geometry, the rules' usual order.
+
+    All of them, except implicit GEMM off stride 1 or where its padded grids
+    would overflow a 32-bit BLAS int.
+    """
+    if stride == (1, 1) and _fits_blas(x_shape, padding):
+        return ALGORITHMS
+    return _NOT_IMPLICIT
+
+
+def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
+             w_shape: tuple[int, ...], out_hw: tuple[int, ...], stride: Pair, padding: Pads,
+             dilation: Pair, groups: int, dtype: np.dtype[Any], args: tuple[Any, ...]) -> Any:
+    """Run a layer op by its plan. The signature holds every input of the choice,
+    each already an exact int or tuple of ints (the front end normalised them)."""
+    threads = get_num_threads()
+    signature = (op, x_shape, w_shape, stride, padding, dilation, groups, dtype.char, threads,
+                 _conv.isa())
+    N, O = x_shape[0], w_shape[0]
+    work = N * O * out_hw[0] * out_hw[1] * w_shape[1] * w_shape[2] * w_shape[3]
+    few = min(w_shape[0] // groups, w_shape[1]) < BLOCKED_MIN_CHANNELS
+    return planner.run(op, signature, algorithms, admissible(x_shape, stride, padding),
+                       lambda: algorithm(op, x_shape, w_shape, (out_hw[0], out_hw[1]), stride,
+                                         padding, groups), work, args,
+                       lambda estimate: _contenders(estimate, x_shape, stride, padding, few))
+
+
+def _contenders(estimate: str, x_shape: Sequence[int], stride: Pair, padding: Pads,
+                few_channels: bool) -> tuple[str, ...]:
+    """The algorithms worth timing for one signature, the rules' choice first.
+
+    The plain direct loops parallelise over output planes and vectorise over
+    nothing: with 16 or more channels per group on both sides they ran 5-50x
+    slower than the blocked kernels here (``python -m convreg plan`` shows
+    it), so they contend only when a side has few channels or the rules
+    pick them.
+    """
+    names = [estimate] + [a for a in admissible(x_shape, stride, padding) if a != estimate]
+    return tuple(a for a in names if a != "direct" or few_channels or estimate == "direct")
+
+
+
 class CythonBackend:
     """Typed-memoryview kernels, float and double, parallel with OpenMP."""
 
@@ -433,118 +639,35 @@ class CythonBackend:
         return _valid_corr2d(X, flipped, (bottom, top, right, left))
 
     # -- convolution layer ---------------------------------------------------
+    # Each layer op runs the algorithm its plan names (convreg.planner; the
+    # functions are _CONV2D, _GRAD_INPUT and _GRAD_WEIGHT below).
 
     def conv2d(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Pair,
                padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
-        N, C, H, W = x.shape
         O, Cg, kh, kw = weight.shape
-        oh, ow = conv_output_hw((H, W), (kh, kw), stride, padding, dilation)
-        how = algorithm("conv2d", x.shape, weight.shape, (oh, ow), stride, padding, groups)
-        if how == "blocked":
-            y = _oc_blocked(_pad(x, padding), weight.reshape(groups, O // groups, Cg, kh, kw),
-                            (oh, ow), stride, dilation)
-        elif how == "implicit":
-            Og = O // groups
-            grid_hw = _grid_hw(x.shape, padding)
-            wt = np.ascontiguousarray(
-                weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 1, 2))
-            xg = _padded(x, padding, grid_hw)
-            out = np.zeros((N, O, grid_hw[0] * grid_hw[1]), dtype=x.dtype)
-            for n in range(N):  # per image: measured faster than one batch-wide GEMM per tap
-                _implicit_gemm.forward(xg[n], wt, out[n], grid_hw[1], *dilation)
-            y = _corner(out, grid_hw, (0, 0, oh, ow))
-        elif how == "im2col":
-            K, Og = Cg * kh * kw, O // groups
-            columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
-            w3 = weight.reshape(groups, Og, K)
-            y = np.empty((N, O, oh, ow), dtype=x.dtype)  # every slice is a GEMM's out=
-            y3 = y.reshape(N, O, oh * ow)
-            for s in columns.slices(N):
-                cols = columns.unfold(x[s])
-                for g in range(groups):
-                    np.matmul(w3[g], cols[:, g * K:(g + 1) * K], out=y3[s, g * Og:(g + 1) * Og])
-        else:
-            y = np.zeros((N, O, oh, ow), dtype=x.dtype)  # the direct loops accumulate
-            _conv.conv2d_direct(_pad(x, padding), weight, y, *stride, *dilation, groups,
-                                _threads(y.size * weight[0].size))
+        out_hw = conv_output_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
+        y: np.ndarray = _planned("conv2d", _CONV2D, x.shape, weight.shape, out_hw, stride,
+                                 padding, dilation, groups, x.dtype,
+                                 (x, weight, out_hw, stride, padding, dilation, groups))
         if bias is not None:
             y += bias[:, None, None]
         return y
 
     def conv2d_grad_input(self, grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
                           stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
-        N, C, H, W = input_shape
-        O, Cg, kh, kw = weight.shape
-        oh, ow = grad_output.shape[2:]
-        how = algorithm("conv2d_grad_input", input_shape, weight.shape, (oh, ow), stride,
-                        padding, groups)
-        if how == "blocked":
-            return _oc_blocked_grad_input(grad_output, weight, input_shape, stride, padding,
-                                          dilation, groups)
-        if how == "implicit":
-            Og = O // groups
-            grid_hw = _grid_hw(input_shape, padding)
-            wt = np.ascontiguousarray(
-                weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 2, 1))
-            dgrid = np.zeros((N, C, grid_hw[0] * grid_hw[1]), dtype=grad_output.dtype)
-            gy = _padded(grad_output, (0, 0, 0, 0), grid_hw)
-            for n in range(N):
-                _implicit_gemm.grad_input(gy[n], wt, dgrid[n], grid_hw[1], *dilation)
-            return _corner(dgrid, grid_hw, (padding[0], padding[2], H, W))
-        if how == "im2col":
-            K, Og = Cg * kh * kw, O // groups
-            dx = np.zeros(input_shape, dtype=grad_output.dtype)
-            columns = _Columns(input_shape, (kh, kw), (oh, ow), stride, padding, dilation,
-                               dx.dtype)
-            wT = weight.reshape(groups, Og, K).transpose(0, 2, 1)
-            g3 = grad_output.reshape(N, O, oh * ow)
-            for s in columns.slices(N):
-                cols = columns.target(dx[s])
-                for g in range(groups):
-                    np.matmul(wT[g], g3[s, g * Og:(g + 1) * Og], out=cols[:, g * K:(g + 1) * K])
-                columns.fold(cols, dx[s])
-            return dx
-        pt, pb, pl, pr = padding
-        dxp = np.zeros((N, C, H + pt + pb, W + pl + pr), dtype=grad_output.dtype)
-        _conv.conv2d_grad_input_direct(grad_output, weight, dxp, *stride, *dilation, groups,
-                                       _threads(grad_output.size * weight[0].size))
-        return np.ascontiguousarray(dxp[:, :, pt:pt + H, pl:pl + W])
+        result: np.ndarray = _planned(
+            "conv2d_grad_input", _GRAD_INPUT, input_shape, weight.shape, grad_output.shape[2:],
+            stride, padding, dilation, groups, grad_output.dtype,
+            (grad_output, weight, input_shape, stride, padding, dilation, groups))
+        return result
 
     def conv2d_grad_weight(self, x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
                            stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
-        N, C, H, W = x.shape
-        O, Cg, kh, kw = weight_shape
-        oh, ow = grad_output.shape[2:]
-        how = algorithm("conv2d_grad_weight", x.shape, weight_shape, (oh, ow), stride, padding,
-                        groups)
-        if how == "blocked":
-            return _oc_blocked_grad_weight(_pad(x, padding), grad_output, weight_shape, stride,
-                                           dilation, groups)
-        if how == "implicit":
-            Og = O // groups
-            grid_hw = _grid_hw(x.shape, padding)
-            dwt = np.zeros((kh, kw, groups, Og, Cg), dtype=x.dtype)
-            xg = _padded(x, padding, grid_hw)
-            gy = _padded(grad_output, (0, 0, 0, 0), grid_hw)
-            for n in range(N):  # BLAS accumulates into dwt image by image
-                _implicit_gemm.grad_weight(xg[n], gy[n], dwt, grid_hw[1], *dilation)
-            return np.ascontiguousarray(dwt.transpose(2, 3, 4, 0, 1).reshape(weight_shape))
-        dw = np.zeros(weight_shape, dtype=x.dtype)
-        if how == "im2col":
-            K, Og = Cg * kh * kw, O // groups
-            columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
-            dw3 = dw.reshape(groups, Og, K)
-            g3 = grad_output.reshape(N, O, oh * ow)
-            for s in columns.slices(N):
-                cols = columns.unfold(x[s])
-                for g in range(groups):
-                    per_image = np.matmul(g3[s, g * Og:(g + 1) * Og],
-                                          cols[:, g * K:(g + 1) * K].transpose(0, 2, 1))
-                    dw3[g] += per_image.sum(axis=0)
-            return dw
-        _conv.conv2d_grad_weight_direct(_pad(x, padding), grad_output, dw, *stride, *dilation,
-                                        groups, _threads(grad_output.size * dw[0].size))
-        return dw
+        result: np.ndarray = _planned(
+            "conv2d_grad_weight", _GRAD_WEIGHT, x.shape, weight_shape, grad_output.shape[2:],
+            stride, padding, dilation, groups, x.dtype,
+            (x, grad_output, weight_shape, stride, padding, dilation, groups))
+        return result
 
     # -- pooling -------------------------------------------------------------
 

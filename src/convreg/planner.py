@@ -1,0 +1,262 @@
+"""The planner: which algorithm computes a layer op, decided once per signature.
+
+Model
+-----
+A backend with several algorithms for one op (the ``cython`` backend has four
+for each layer op: plain direct loops, channel-blocked register tiles,
+implicit GEMM and im2col + GEMM) asks :func:`run` to pick one. A *plan* is
+that choice for one *signature*: the op, the input and weight shapes, the
+dtype, the geometry, the thread count and the CPU's instruction set, so a
+change of any of them is a new plan (FFTW's plans and cuDNN's algorithm
+search work the same way). Plans are cached in memory for the process.
+
+Modes (:func:`set_planner`, or ``CONVREG_PLANNER`` read at import):
+
+``"measure"`` (default)
+    For a signature whose work is at least ``min_work`` multiply-adds
+    (:data:`MEASURE_MIN_WORK` by default), the first call runs each
+    contending algorithm on the call's own arrays, times each, keeps the
+    fastest for later calls and returns its result: a first call costs a
+    few times a later one. Smaller problems take the estimate: measuring
+    costs more than it could save. While measuring, at most two results
+    are alive at once (the best so far and the one being computed), each
+    algorithm with the workspace its backend documents; nothing else is
+    allocated.
+``"estimate"``
+    The backend's rules (measured crossovers, ``plugins/cython.algorithm``),
+    decided once per signature and cached. The choice, and so every bit of
+    a result, is the same in every process on every machine of one ISA:
+    the mode for reproducible runs (PyTorch's ``cudnn.benchmark = False``).
+``"off"``
+    The rules on every call, nothing cached: the behaviour before plans.
+
+:func:`force` (or ``CONVREG_PLAN=name``) makes every call that admits the
+named algorithm run it, bypassing the cache; this is how the test suite runs
+the conformance properties on each algorithm, so a wrong kernel cannot hide
+behind the choice. A forced algorithm a call does not admit (implicit GEMM
+at stride 2, say) falls back to the estimate.
+
+Every algorithm computes the same sums in another order, so plans agree to
+floating-point rounding, not bit for bit: two processes in ``measure`` mode
+may settle on different plans for one signature (timings are noisy), and
+their float32 results then differ in the last bits. Within a process a
+signature keeps its plan. Use ``estimate`` where runs must match bit for
+bit. Validation stays pure (the boundary's rule): a plan is chosen only
+after the front end has checked and normalised every argument, from exact
+ints and strings, and it never changes whether a call succeeds.
+
+Seeing the choice: each new plan is logged at DEBUG on the ``convreg.plan``
+logger (with the measured times in ``measure`` mode), :func:`plans` lists
+the cache, and ``python -m convreg plan`` times the candidates for a shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+__all__ = ["MODES", "DEFAULT_MODE", "MEASURE_MIN_WORK", "Plan", "set_planner", "get_planner",
+           "force", "forced", "plans", "clear", "run"]
+
+logger = logging.getLogger("convreg.plan")
+
+#: The planner's modes; see the module docstring.
+MODES = ("estimate", "measure", "off")
+#: The mode unless ``CONVREG_PLANNER`` or :func:`set_planner` says otherwise.
+DEFAULT_MODE = "measure"
+
+#: In ``measure`` mode, signatures with fewer multiply-adds than this take the
+#: estimate: at tens of GFLOP/s such an op runs in well under a millisecond,
+#: where timer noise and cold caches decide the race, and measuring all
+#: candidates costs more than the best could save.
+MEASURE_MIN_WORK = 1 << 24
+
+#: Below this many seconds a candidate is timed again (the best of three), so
+#: a first run's page faults do not decide.
+_RETIME_BELOW = 5e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The algorithm chosen for one signature, and how it was chosen.
+
+    ``how`` is ``"estimated"`` (the backend's rules), ``"measured"`` (the
+    fastest in ``times``, seconds per candidate) or ``"single"`` (only one
+    algorithm was admissible).
+    """
+
+    op: str
+    algorithm: str
+    how: str
+    times: tuple[tuple[str, float], ...] = ()
+
+
+class _State:
+    def __init__(self) -> None:
+        self.mode = _env_mode()
+        self.min_work = MEASURE_MIN_WORK
+        self.forced: str | None = os.environ.get("CONVREG_PLAN", "").strip() or None
+        self.plans: dict[tuple[Any, ...], Plan] = {}
+        self.lock = threading.Lock()  # one measurement per signature at a time
+
+
+def _env_mode() -> str:
+    mode = os.environ.get("CONVREG_PLANNER", "").strip() or DEFAULT_MODE
+    if mode not in MODES:
+        warnings.warn(f"CONVREG_PLANNER={mode!r} is not a planner mode (one of "
+                      f"{', '.join(MODES)}); using {DEFAULT_MODE!r}", RuntimeWarning,
+                      stacklevel=3)
+        return DEFAULT_MODE
+    return mode
+
+
+_state = _State()
+
+
+def set_planner(mode: str | None, *, min_work: int | None = None) -> None:
+    """Choose how layer ops pick their algorithm: ``"estimate"``, ``"measure"`` or ``"off"``.
+
+    ``None`` goes back to ``CONVREG_PLANNER`` (or ``"estimate"``). ``min_work``
+    sets the smallest problem ``measure`` measures, in multiply-adds (0:
+    every one). A change of mode drops the plans made so far, so the next
+    call of each signature plans again by the new mode.
+
+    Examples
+    --------
+    >>> import convreg
+    >>> convreg.set_planner("estimate")   # reproducible plans: the rules only
+    >>> convreg.get_planner()
+    'estimate'
+    >>> convreg.set_planner(None)         # back to CONVREG_PLANNER, else "measure"
+    """
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"planner mode must be one of {', '.join(map(repr, MODES))} or None; "
+                         f"got {mode!r}")
+    if min_work is not None and (not isinstance(min_work, int) or isinstance(min_work, bool)
+                                 or min_work < 0):
+        raise ValueError(f"min_work must be a non-negative int; got {min_work!r}")
+    new = _env_mode() if mode is None else mode
+    if new != _state.mode:
+        clear()
+    _state.mode = new
+    _state.min_work = MEASURE_MIN_WORK if min_work is None else min_work
+
+
+def get_planner() -> str:
+    """The planner's mode: ``"estimate"``, ``"measure"`` or ``"off"``."""
+    return _state.mode
+
+
+@contextlib.contextmanager
+def force(algorithm: str | None) -> Iterator[None]:
+    """Within the block, every call that admits ``algorithm`` runs it (None: no forcing).
+
+    For tests and for comparing algorithms by hand; the names are the
+    backend's (``convreg.plugins.cython.ALGORITHMS``). Process-wide, like
+    ``CONVREG_PLAN``.
+
+    Examples
+    --------
+    >>> import numpy as np, convreg
+    >>> x, w = np.ones((1, 8, 6, 6)), np.ones((8, 8, 3, 3))
+    >>> with convreg.planner.force("im2col"):
+    ...     y = convreg.conv2d(x, w)
+    >>> float(y[0, 0, 0, 0])
+    72.0
+    """
+    if algorithm is not None and not isinstance(algorithm, str):
+        raise TypeError(f"force takes an algorithm name or None; got {type(algorithm).__name__}")
+    saved, _state.forced = _state.forced, algorithm
+    try:
+        yield
+    finally:
+        _state.forced = saved
+
+
+def forced() -> str | None:
+    """The algorithm :func:`force` or ``CONVREG_PLAN`` imposes, or None."""
+    return _state.forced
+
+
+def plans() -> dict[tuple[Any, ...], Plan]:
+    """A copy of the cached plans, by signature."""
+    return dict(_state.plans)
+
+
+def clear() -> None:
+    """Drop every cached plan (the next call of each signature plans again)."""
+    _state.plans.clear()
+
+
+def _timed(fn: Callable[..., Any], args: Sequence[Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn(*args)
+    best = time.perf_counter() - start
+    if best < _RETIME_BELOW:
+        for _ in range(2):
+            start = time.perf_counter()
+            result = fn(*args)
+            best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], admissible: Sequence[str],
+             args: Sequence[Any]) -> tuple[Plan, Any]:
+    times: list[tuple[str, float]] = []
+    best_name, best_time, best_result = "", float("inf"), None
+    for name in admissible:
+        seconds, result = _timed(algorithms[name], args)
+        times.append((name, seconds))
+        if seconds < best_time:
+            best_name, best_time, best_result = name, seconds, result
+        del result  # at most two results alive: the best and the one being computed
+    return Plan(op, best_name, "measured", tuple(times)), best_result
+
+
+def run(op: str, signature: tuple[Any, ...], algorithms: Mapping[str, Callable[..., Any]],
+        admissible: Sequence[str], estimate: Callable[[], str], work: int,
+        args: Sequence[Any], contenders: Callable[[str], Sequence[str]] | None = None) -> Any:
+    """Run ``op`` by the plan for ``signature``, making the plan first if there is none.
+
+    ``algorithms`` maps every name to a function of ``args``; ``admissible``
+    names those that can compute this call; ``estimate()`` returns the
+    rules' choice, one of them; ``work`` is the call's multiply-adds.
+    ``contenders(estimate)``, if given, names the admissible algorithms worth
+    timing in ``measure`` mode (a backend leaves out those its rules know to
+    lose by far, which would only make the first call slow); by default all.
+    The signature must be made of exact ints, strings and tuples of them
+    (the purity rule: no two arguments a front end tells apart may share a
+    plan).
+    """
+    if _state.forced is not None:
+        name = _state.forced if _state.forced in admissible else estimate()
+        logger.debug("%s %s: forced %s", op, signature, name)
+        return algorithms[name](*args)
+    if _state.mode == "off":
+        return algorithms[estimate()](*args)
+    plan = _state.plans.get(signature)
+    if plan is not None:
+        return algorithms[plan.algorithm](*args)
+    if _state.mode == "measure" and work >= _state.min_work and len(admissible) > 1:
+        with _state.lock:
+            plan = _state.plans.get(signature)  # another thread may have measured it
+            if plan is None:
+                timed = admissible if contenders is None else contenders(estimate())
+                plan, result = _measure(op, algorithms, timed, args)
+                _state.plans[signature] = plan
+                logger.debug("%s %s: measured %s", op, signature,
+                             ", ".join(f"{n} {t * 1e3:.3g} ms" for n, t in plan.times))
+                return result
+        return algorithms[plan.algorithm](*args)
+    plan = Plan(op, admissible[0] if len(admissible) == 1 else estimate(),
+                "single" if len(admissible) == 1 else "estimated")
+    _state.plans[signature] = plan
+    logger.debug("%s %s: %s (%s)", op, signature, plan.algorithm, plan.how)
+    return algorithms[plan.algorithm](*args)

@@ -1,0 +1,219 @@
+"""The planner: modes, caching, forcing, and every algorithm proven by the conformance kit.
+
+Timings are never asserted: the measure-mode tests use stand-in algorithms
+whose relative cost is made by construction (one does more work), so the
+choice they check follows from the algorithms, not from the machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import AVAILABLE
+
+import convreg
+from convreg import planner
+from convreg.plugins import cython
+
+pytestmark = pytest.mark.skipif("cython" not in {b.name for b in AVAILABLE},
+                                reason="the cython backend (the one with plans) is not built")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_planner():
+    planner.set_planner(None)
+    planner.clear()
+    yield
+    planner.set_planner(None)
+    planner.clear()
+
+
+def _fakes(calls: list[str]):
+    """Stand-in algorithms: 'slow' sleeps, 'fast' does not; both return the same answer."""
+
+    def fast(a):
+        calls.append("fast")
+        return a + 1
+
+    def slow(a):
+        calls.append("slow")
+        time.sleep(0.02)
+        return a + 1
+
+    return {"slow": slow, "fast": fast}
+
+
+def test_measure_is_the_default_mode():
+    assert planner.DEFAULT_MODE == "measure"
+    env = {k: v for k, v in os.environ.items() if k != "CONVREG_PLANNER"}
+    out = subprocess.run([sys.executable, "-c", "import convreg; print(convreg.get_planner())"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "measure", out.stderr
+
+
+def test_estimate_mode_asks_the_rules_once_per_signature():
+    planner.set_planner("estimate")
+    calls: list[str] = []
+    asked = []
+
+    def rules():
+        asked.append(1)
+        return "slow"
+
+    for _ in range(3):
+        assert planner.run("op", ("op", (1, 2)), _fakes(calls), ("slow", "fast"), rules, 1 << 30,
+                           (1,)) == 2
+    assert calls == ["slow"] * 3 and len(asked) == 1
+    (plan,) = planner.plans().values()
+    assert (plan.algorithm, plan.how, plan.times) == ("slow", "estimated", ())
+
+
+def test_measure_mode_times_every_candidate_once_and_keeps_the_fastest():
+    planner.set_planner("measure", min_work=0)
+    calls: list[str] = []
+    for _ in range(3):
+        planner.run("op", ("op", 7), _fakes(calls), ("slow", "fast"), lambda: "slow", 10, (1,))
+    plan = planner.plans()[("op", 7)]
+    assert plan.algorithm == "fast" and plan.how == "measured"
+    assert [name for name, _ in plan.times] == ["slow", "fast"]
+    assert calls.count("slow") == 1  # measured once (20 ms: not timed again), never chosen
+    assert calls[-2:] == ["fast", "fast"]
+
+
+def test_measure_mode_leaves_small_problems_to_the_rules():
+    planner.set_planner("measure")  # default min_work
+    calls: list[str] = []
+    planner.run("op", ("op", 1), _fakes(calls), ("slow", "fast"), lambda: "slow",
+                planner.MEASURE_MIN_WORK - 1, (1,))
+    assert calls == ["slow"] and planner.plans()[("op", 1)].how == "estimated"
+
+
+def test_off_mode_caches_nothing_and_a_mode_change_drops_plans():
+    planner.run("op", ("op", 1), _fakes([]), ("slow", "fast"), lambda: "fast", 1, (1,))
+    assert planner.plans()
+    planner.set_planner("off")
+    assert not planner.plans()
+    planner.run("op", ("op", 1), _fakes([]), ("slow", "fast"), lambda: "fast", 1, (1,))
+    assert not planner.plans()
+
+
+def test_force_runs_the_named_algorithm_where_admissible_else_the_rules():
+    calls: list[str] = []
+    with planner.force("slow"):
+        planner.run("op", ("op", 1), _fakes(calls), ("slow", "fast"), lambda: "fast", 1, (1,))
+        planner.run("op", ("op", 2), _fakes(calls), ("fast",), lambda: "fast", 1, (1,))
+    assert calls == ["slow", "fast"] and not planner.plans()  # forcing caches nothing
+
+
+def test_bad_modes_are_refused():
+    with pytest.raises(ValueError, match="one of 'estimate', 'measure', 'off'"):
+        planner.set_planner("patient")
+    with pytest.raises(ValueError, match="min_work"):
+        planner.set_planner("measure", min_work=-1)
+    with pytest.raises(TypeError, match="algorithm name"):
+        with planner.force(3):  # type: ignore[arg-type]
+            pass
+
+
+def test_environment_variables_choose_mode_and_force():
+    code = ("import convreg; print(convreg.get_planner(), convreg.planner.forced())")
+    env = dict(os.environ, CONVREG_PLANNER="measure", CONVREG_PLAN="im2col")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["measure", "im2col"], out.stderr
+    env["CONVREG_PLANNER"] = "fast please"
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "not a planner mode" in out.stderr
+
+
+def test_signatures_are_pure_and_name_everything_the_choice_depends_on():
+    x, w = np.ones((2, 4, 9, 9), np.float32), np.ones((8, 4, 3, 3), np.float32)
+    convreg.conv2d(x, w, padding=1)
+    convreg.conv2d(x, w, padding=np.int64(1))  # the front end normalises: the same signature
+    convreg.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1)
+    convreg.set_num_threads(1)
+    convreg.conv2d(x, w, padding=1)
+    sigs = list(planner.plans())
+    assert len(sigs) == 3  # float32, float64, and one thread
+    for sig in sigs:
+        for part in sig:
+            assert type(part) in (str, int) or (type(part) is tuple
+                                               and all(type(v) is int for v in part)), sig
+
+
+def test_the_plan_of_a_call_is_logged(caplog):
+    with caplog.at_level(logging.DEBUG, logger="convreg.plan"):
+        convreg.conv2d(np.ones((1, 16, 8, 8)), np.ones((16, 16, 3, 3)))
+    assert any("conv2d" in r.getMessage() and "estimated" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_measure_mode_leaves_out_the_contenders_that_lose_by_far():
+    planner.set_planner("measure", min_work=0)
+    x, w = np.ones((1, 32, 10, 10)), np.ones((32, 32, 3, 3))
+    convreg.conv2d(x, w, stride=2)
+    (plan,) = planner.plans().values()
+    names = [n for n, _ in plan.times]
+    assert names[0] == cython.algorithm("conv2d", x.shape, w.shape, (4, 4), (2, 2),
+                                        (0, 0, 0, 0), 1)  # the rules' choice runs first
+    assert set(names) == {"blocked", "im2col"}  # no implicit at stride 2, no direct at 32 ch.
+
+
+def test_measure_mode_on_the_cython_backend_returns_the_right_answer():
+    planner.set_planner("measure", min_work=0)
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 8, 9, 9)), rng.standard_normal((8, 8, 3, 3))
+    y = convreg.conv2d(x, w, padding=1)  # measured: every algorithm ran, the fastest answered
+    np.testing.assert_allclose(y, convreg.conv2d(x, w, padding=1, backend="reference"),
+                               rtol=1e-12, atol=1e-12)
+    (plan,) = planner.plans().values()
+    assert plan.how == "measured" and {n for n, _ in plan.times} == set(cython.ALGORITHMS)
+
+
+@pytest.mark.parametrize("algorithm", cython.ALGORITHMS)
+def test_the_conformance_kit_passes_with_each_algorithm_forced(algorithm):
+    pytest.importorskip("hypothesis")
+    from convreg.testing import check
+
+    with planner.force(algorithm):
+        results = check("cython", max_examples=25,
+                        ops=["conv2d", "conv2d_grad_input", "conv2d_grad_weight"])
+    failures = [f"{r.op}: {r.failure}" for r in results if r.status != "pass"]
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("algorithm", cython.ALGORITHMS)
+def test_a_forced_algorithm_is_the_one_that_runs(algorithm, monkeypatch):
+    ran = []
+    for table in (cython._CONV2D, cython._GRAD_INPUT, cython._GRAD_WEIGHT):
+        for name, fn in list(table.items()):
+            monkeypatch.setitem(table, name,
+                                lambda *a, _n=name, _f=fn: ran.append(_n) or _f(*a))
+    x, w = np.ones((2, 4, 6, 6)), np.ones((8, 4, 3, 3))
+    with planner.force(algorithm):
+        y = convreg.conv2d(x, w)  # stride 1: every algorithm is admissible
+        convreg.conv2d_grad_input(y, w, x.shape)
+        convreg.conv2d_grad_weight(x, y, w.shape)
+    assert ran == [algorithm] * 3
+
+
+def test_plan_cli_times_each_algorithm_and_names_the_choices():
+    out = subprocess.run([sys.executable, "-m", "convreg", "plan", "--input", "2,8,12,12",
+                          "--weight", "16,8,3,3", "--padding", "1", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for op in ("conv2d:", "conv2d_grad_input:", "conv2d_grad_weight:"):
+        assert op in out.stdout
+    for name in cython.ALGORITHMS:
+        assert out.stdout.count(f"  {name} ") == 3
+    assert out.stdout.count("<- fastest") == 3 and out.stdout.count("the rules' choice") == 3
+    bad = subprocess.run([sys.executable, "-m", "convreg", "plan", "--input", "2,8,12",
+                          "--weight", "16,8,3,3"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "N,C,H,W" in bad.stderr
