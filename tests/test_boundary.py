@@ -417,3 +417,23 @@ def test_ctrl_c_during_plugin_import_is_not_swallowed(make_plugin):
         warnings.simplefilter("ignore")
         with pytest.raises(KeyboardInterrupt):
             registry.load(reload=True)
+
+
+def test_the_fast_path_for_seen_signatures_takes_only_calls_that_validate_alike():
+    X = np.arange(48.0).reshape(6, 8)
+    K = np.array([[1.0, -2.0, 0.5]])
+    want = convreg.corr2d(X, K, backend="reference")
+    for _ in range(2):  # the second call of each is a fast-path hit
+        np.testing.assert_allclose(convreg.corr2d(X, K), want)
+        # Same shape and dtype, other strides or byte order: validated (and copied) again.
+        np.testing.assert_allclose(convreg.corr2d(np.asfortranarray(X), K), want)
+        np.testing.assert_allclose(convreg.corr2d(X.astype(">f8"), K), want)
+    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32)
+    for _ in range(2):
+        assert convreg.conv2d(x, w, padding=1).shape == (1, 3, 5, 5)
+        assert convreg.conv2d(x[0], w, padding=1).shape == (3, 5, 5)
+        for bad in (1.0, True, (1, 1.0)):
+            with pytest.raises(TypeError):
+                convreg.conv2d(x, w, padding=bad)
+        with pytest.raises(ValueError, match="bias"):
+            convreg.conv2d(x, w, np.ones(2, np.float32), padding=1)

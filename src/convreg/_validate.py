@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 __all__ = [
+    "Seen",
     "INDEX_MAX",
     "flag",
     "positive_int",
@@ -232,6 +233,27 @@ def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:
                 continue
         return tuple(map(_typed, args))
     return args
+
+
+class Seen:
+    """Call signatures a front end validated before, each with what validation computed.
+
+    The fast path for tiny calls: a front end that finds its key here skips
+    validation and goes straight to the backend. The key must determine the
+    whole check (arrays by shape, strides and dtype; other arguments of
+    exact types only), and only calls that passed validation without any
+    conversion are added, so a hit is exactly a call that would validate the
+    same way again: the purity rule holds. Full at ``maxsize``: stops growing.
+    """
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self._known: dict[tuple[Any, ...], Any] = {}
+        self._maxsize = maxsize
+        self.get = self._known.get
+
+    def add(self, key: tuple[Any, ...], value: Any) -> None:
+        if len(self._known) < self._maxsize:
+            self._known[key] = value
 
 
 _Check = TypeVar("_Check", bound=Callable[..., Any])

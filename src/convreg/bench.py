@@ -57,6 +57,7 @@ class Case:
 
 CASES = [
     Case("chapter 6x8 * 1x2", "image", (6, 8), (1, 2), group="chapter"),
+    Case("chapter 1x1x6x8 -> 1 k1x2", "layer", (1, 1, 6, 8), (1, 1, 1, 2), group="chapter"),
     Case("1024^2 * 3x3", "image", (1024, 1024), (3, 3), group="image"),
     Case("1024^2 * 5x5", "image", (1024, 1024), (5, 5), group="image"),
     Case("1024^2 * 15x15", "image", (1024, 1024), (15, 15), group="image"),

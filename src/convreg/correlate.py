@@ -9,15 +9,30 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import _dask, registry
 from ._arrays import as_arrays, compute_dtype, contiguous
-from ._validate import check_mode, check_ndim, check_output
+from ._validate import Seen, check_mode, check_ndim, check_output
 
 __all__ = ["corr2d", "convolve2d"]
+
+# Signatures validated before (the fast path for tiny calls): plain ndarrays
+# passed as they are, with an exact str mode. The key holds each array's
+# shape, strides and dtype, so it implies everything validation checked.
+_seen = Seen()
 
 
 def _single(op: str, X: Any, K: Any, mode: Any, backend: str | None) -> Any:
     """Check the arguments of ``op``, run it on the selected backend, return its checked result."""
+    if type(X) is np.ndarray and type(K) is np.ndarray and type(mode) is str:
+        key = (op, mode, X.shape, X.strides, X.dtype, K.shape, K.strides, K.dtype)
+        out = _seen.get(key)
+        if out is not None:
+            return registry.call(op, backend, np.ndarray, out, X.dtype, X, K, mode)
+    else:
+        key = None
+    X0, K0 = X, K
     X, K = as_arrays(X=X, K=K)
     mode = check_mode(mode)
     dtype = compute_dtype(X=X, K=K)
@@ -40,6 +55,8 @@ def _single(op: str, X: Any, K: Any, mode: Any, backend: str | None) -> Any:
         out = (H, W)
     check_output(out, dtype, op)
     X, K = contiguous(X, dtype), contiguous(K, dtype)
+    if key is not None and X is X0 and K is K0:  # valid, and nothing needed a copy
+        _seen.add(key, out)
     return registry.call(op, backend, type(X), out, dtype, X, K, mode)
 
 

@@ -583,11 +583,15 @@ def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
              dilation: Pair, groups: int, dtype: np.dtype[Any], args: tuple[Any, ...]) -> Any:
     """Run a layer op by its plan. The signature holds every input of the choice,
     each already an exact int or tuple of ints (the front end normalised them)."""
-    threads = get_num_threads()
-    signature = (op, x_shape, w_shape, stride, padding, dilation, groups, dtype.char, threads,
-                 _conv.isa())
     N, O = x_shape[0], w_shape[0]
     work = N * O * out_hw[0] * out_hw[1] * w_shape[1] * w_shape[2] * w_shape[3]
+    if work < PARALLEL_MIN_WORK and planner.forced() is None:
+        # Tiny (the chapter's examples): one thread, microseconds whichever
+        # algorithm runs; the plain loops start fastest, and no plan is worth
+        # the lookup.
+        return algorithms["direct"](*args)
+    signature = (op, x_shape, w_shape, stride, padding, dilation, groups, dtype.char,
+                 get_num_threads(), _conv.isa())
     few = min(w_shape[0] // groups, w_shape[1]) < BLOCKED_MIN_CHANNELS
     return planner.run(op, signature, algorithms, admissible(x_shape, stride, padding),
                        lambda: algorithm(op, x_shape, w_shape, (out_hw[0], out_hw[1]), stride,
