@@ -87,29 +87,44 @@ def train(epochs: int = 12, batch_size: int = 32, lr: float = 0.05, seed: int = 
     return history
 
 
+def figures(history: dict) -> dict:
+    """Matplotlib figures of a run: "loss" (every step's loss and the test accuracy after
+    every epoch) and "kernels" (the first layer's learned 3x3 kernels, one colour scale)."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.plot(history["loss"], lw=0.8)
+    left.set(xlabel="step", ylabel="cross-entropy", yscale="log", title="training loss")
+    epochs = np.arange(1, len(history["test_accuracy"]) + 1)
+    right.plot(epochs, 100 * np.array(history["test_accuracy"]), "o-")
+    right.set(xlabel="epoch", ylabel="test accuracy (%)", title="accuracy on held-out digits")
+    fig.tight_layout()
+    kernels = history["net"][0].weight.data[:, 0]
+    limit = float(np.abs(kernels).max())
+    kfig, axes = plt.subplots(2, len(kernels) // 2, figsize=(len(kernels) // 2 * 1.25, 3.2))
+    for k, ax in zip(kernels, axes.ravel()):
+        image = ax.imshow(k, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    kfig.suptitle("learned first-layer 3x3 kernels")
+    kfig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="weight")
+    return {"loss": fig, "kernels": kfig}
+
+
 def plot(history: dict, directory: pathlib.Path) -> list[pathlib.Path]:
-    """Save the loss curve and the learned first-layer kernels as PNG files."""
+    """Save the figures of :func:`figures` as loss.png and kernels.png in ``directory``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     directory.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(history["loss"], lw=0.8)
-    ax.set(xlabel="step", ylabel="cross-entropy", yscale="log", title="training loss")
-    fig.tight_layout()
-    fig.savefig(directory / "loss.png", dpi=120)
-    plt.close(fig)
-    kernels = history["net"][0].weight.data[:, 0]
-    fig, axes = plt.subplots(2, len(kernels) // 2, figsize=(len(kernels) // 2 * 1.1, 2.4))
-    for k, ax in zip(kernels, axes.ravel()):
-        ax.imshow(k, cmap="RdBu_r", vmin=-abs(kernels).max(), vmax=abs(kernels).max())
-        ax.axis("off")
-    fig.suptitle("learned first-layer 3x3 kernels")
-    fig.savefig(directory / "kernels.png", dpi=120)
-    plt.close(fig)
-    return [directory / "loss.png", directory / "kernels.png"]
+    paths = []
+    for name, fig in figures(history).items():
+        paths.append(directory / f"{name}.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:

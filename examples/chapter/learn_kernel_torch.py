@@ -1,4 +1,10 @@
-"""Learning the edge kernel with PyTorch's autograd and optimiser, on convreg's kernels.
+"""
+Learning the kernel with PyTorch autograd
+=========================================
+
+The edge kernel learned with PyTorch's autograd and optimiser, on convreg's kernels.
+
+Run it on its own with::
 
     python examples/chapter/learn_kernel_torch.py [--backend NAME]
 
@@ -14,7 +20,8 @@ import torch
 
 import convreg.torch as ct
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser = argparse.ArgumentParser(
+    description="The chapter's kernel-learning loop in PyTorch, on convreg's kernels.")
 parser.add_argument("--backend", default=None, help="convreg backend (default: automatic)")
 args = parser.parse_args()
 

@@ -1,6 +1,15 @@
-"""LeNet's shape walk on a 1x1x28x28 input.
+"""
+LeNet's shapes
+==============
+
+LeNet as the chapter builds it, and the shape of a 1x1x28x28 input after
+every layer.
+
+Run it on its own with::
 
     python examples/chapter/lenet.py
+
+``lenet_digits.py`` trains the same pattern on handwritten digits.
 """
 
 import numpy as np
@@ -14,6 +23,7 @@ net = nn.Sequential(
     nn.Flatten(), nn.Linear(16 * 5 * 5, 120, rng=rng), nn.ReLU(),
     nn.Linear(120, 84, rng=rng), nn.ReLU(), nn.Linear(84, 10, rng=rng),
 )
+print(net)
 X = rng.standard_normal((1, 1, 28, 28)).astype(np.float32)
 for layer in net.modules:
     X = layer(X)

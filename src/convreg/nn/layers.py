@@ -79,7 +79,7 @@ class Conv2D(Module):
     bias : Parameter
         ``(1,)``, added to every output pixel.
 
-    Shape
+    Notes
     -----
     Input ``(H, W)``, output ``(H - kh + 1, W - kw + 1)``.
 
@@ -131,7 +131,7 @@ class Conv2d(Module):
     kernel_size : int or (int, int)
         ``(kh, kw)``.
     stride, dilation : int or (int, int), default 1
-    padding : int, (int, int), (int, int, int, int), "valid" or "same", default 0
+    padding : int, (int, int), "valid" or "same", default 0
         Zero padding as :func:`convreg.conv2d` takes it.
     groups : int, default 1
         Channel groups: each output channel sees ``C_in / groups`` inputs.
@@ -152,7 +152,7 @@ class Conv2d(Module):
     bias : Parameter or None
         ``(C_out,)``.
 
-    Shape
+    Notes
     -----
     Input ``(N, C_in, H, W)``; output ``(N, C_out, H_out, W_out)`` with
     ``H_out = (H + pad_top + pad_bottom - dilation*(kh - 1) - 1) // stride + 1``
@@ -245,7 +245,7 @@ class MaxPool2d(Module):
     backend : str or None
         Backend of this layer's ops; None follows the current selection.
 
-    Shape
+    Notes
     -----
     ``(N, C, H, W) -> (N, C, H_out, W_out)`` (:func:`convreg.max_pool2d`).
 
@@ -298,7 +298,7 @@ class AvgPool2d(Module):
     backend : str or None
         Backend of this layer's ops; None follows the current selection.
 
-    Shape
+    Notes
     -----
     ``(N, C, H, W) -> (N, C, H_out, W_out)`` (:func:`convreg.avg_pool2d`).
 
@@ -342,7 +342,7 @@ def _pool_repr(args: dict[str, Any], backend: str | None) -> str:
 class ReLU(Module):
     """The rectified linear unit ``max(x, 0)``, elementwise; its gradient passes where ``x > 0``.
 
-    Shape
+    Notes
     -----
     Any shape; the output has the input's shape and dtype.
 
@@ -371,7 +371,7 @@ class Flatten(Module):
     start_dim : int, default 1
         The first axis folded into the last one.
 
-    Shape
+    Notes
     -----
     ``(N, C, H, W) -> (N, C*H*W)`` with the default ``start_dim``.
 
@@ -423,7 +423,7 @@ class Linear(Module):
     bias : Parameter or None
         ``(out_features,)``.
 
-    Shape
+    Notes
     -----
     ``(N, in_features) -> (N, out_features)``.
 
@@ -477,7 +477,7 @@ class Dropout(Module):
     rng : int, numpy.random.Generator or None
         Seed or generator of the masks.
 
-    Shape
+    Notes
     -----
     Any shape; the output has the input's shape and dtype.
 
