@@ -138,36 +138,27 @@ def _(x, weight, bias, stride, padding, same, dilation, groups, backend):  # typ
     return x.new_empty((x.shape[0], weight.shape[0], *hw))
 
 
-@torch.library.custom_op(
-    "convreg::conv2d_grad_input", mutates_args=(),
-    schema="(Tensor grad_output, Tensor weight, int[] input_shape, int[] stride, int[] padding, "
-           "bool same, int[] dilation, int groups, str? backend) -> Tensor")
-def _conv2d_grad_input(grad_output, weight, input_shape, stride, padding, same, dilation,  # type: ignore[no-untyped-def]
-                       groups, backend):
-    return _tensor(convreg.conv2d_grad_input(
-        _array(grad_output), _array(weight), tuple(input_shape), tuple(stride),
-        _conv_padding(padding, same), tuple(dilation), groups, backend=backend))
+def _conv2d_grad_op(name: str, front_end: Any, first: str, second: str, shape: str) -> Any:
+    """The custom op of one of conv2d's gradients: two tensors, the shape of the result
+    (the forward pass's input or weight) and the forward pass's geometry."""
+
+    def compute(a, b, shape_, stride, padding, same, dilation, groups, backend):  # type: ignore[no-untyped-def]
+        return _tensor(front_end(_array(a), _array(b), tuple(shape_), tuple(stride),
+                                 _conv_padding(padding, same), tuple(dilation), groups,
+                                 backend=backend))
+
+    op = torch.library.custom_op(
+        f"convreg::{name}", compute, mutates_args=(),
+        schema=f"(Tensor {first}, Tensor {second}, int[] {shape}, int[] stride, int[] padding, "
+               "bool same, int[] dilation, int groups, str? backend) -> Tensor")
+    op.register_fake(lambda a, b, shape_, *geometry: a.new_empty(tuple(shape_)))
+    return op
 
 
-@_conv2d_grad_input.register_fake
-def _(grad_output, weight, input_shape, stride, padding, same, dilation, groups, backend):  # type: ignore[no-untyped-def]
-    return grad_output.new_empty(tuple(input_shape))
-
-
-@torch.library.custom_op(
-    "convreg::conv2d_grad_weight", mutates_args=(),
-    schema="(Tensor x, Tensor grad_output, int[] weight_shape, int[] stride, int[] padding, "
-           "bool same, int[] dilation, int groups, str? backend) -> Tensor")
-def _conv2d_grad_weight(x, grad_output, weight_shape, stride, padding, same, dilation,  # type: ignore[no-untyped-def]
-                        groups, backend):
-    return _tensor(convreg.conv2d_grad_weight(
-        _array(x), _array(grad_output), tuple(weight_shape), tuple(stride),
-        _conv_padding(padding, same), tuple(dilation), groups, backend=backend))
-
-
-@_conv2d_grad_weight.register_fake
-def _(x, grad_output, weight_shape, stride, padding, same, dilation, groups, backend):  # type: ignore[no-untyped-def]
-    return x.new_empty(tuple(weight_shape))
+_conv2d_grad_input = _conv2d_grad_op("conv2d_grad_input", convreg.conv2d_grad_input,
+                                     "grad_output", "weight", "input_shape")
+_conv2d_grad_weight = _conv2d_grad_op("conv2d_grad_weight", convreg.conv2d_grad_weight,
+                                      "x", "grad_output", "weight_shape")
 
 
 def _conv2d_setup(ctx, inputs, output):  # type: ignore[no-untyped-def]
