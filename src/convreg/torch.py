@@ -230,30 +230,26 @@ def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
 # -- corr2d -------------------------------------------------------------------
 
 
-@torch.library.custom_op("convreg::corr2d", mutates_args=(),
-                         schema="(Tensor X, Tensor K, str mode, str? backend) -> Tensor")
-def _corr2d(X, K, mode, backend):  # type: ignore[no-untyped-def]
-    return _tensor(convreg.corr2d(_array(X), _array(K), mode=mode, backend=backend))
+def _single_image_op(name: str, front_end: Any) -> Any:
+    """The custom op of ``corr2d`` or ``convolve2d``: one 2-D image, one kernel, a mode."""
+
+    def compute(X, K, mode, backend):  # type: ignore[no-untyped-def]
+        return _tensor(front_end(_array(X), _array(K), mode=mode, backend=backend))
+
+    def fake(X, K, mode, backend):  # type: ignore[no-untyped-def]
+        top, bottom, left, right = corr2d_padding(tuple(K.shape), mode)
+        return X.new_empty((X.shape[0] + top + bottom - K.shape[0] + 1,
+                            X.shape[1] + left + right - K.shape[1] + 1))
+
+    op = torch.library.custom_op(f"convreg::{name}", compute, mutates_args=(),
+                                 schema="(Tensor X, Tensor K, str mode, str? backend) -> Tensor")
+    op.register_fake(fake)
+    return op
 
 
-@_corr2d.register_fake
-def _(X, K, mode, backend):  # type: ignore[no-untyped-def]
-    top, bottom, left, right = corr2d_padding(tuple(K.shape), mode)
-    return X.new_empty((X.shape[0] + top + bottom - K.shape[0] + 1,
-                        X.shape[1] + left + right - K.shape[1] + 1))
-
-
-@torch.library.custom_op("convreg::convolve2d", mutates_args=(),
-                         schema="(Tensor X, Tensor K, str mode, str? backend) -> Tensor")
-def _convolve2d(X, K, mode, backend):  # type: ignore[no-untyped-def]
-    return _tensor(convreg.convolve2d(_array(X), _array(K), mode=mode, backend=backend))
-
-
-@_convolve2d.register_fake
-def _(X, K, mode, backend):  # type: ignore[no-untyped-def]
-    top, bottom, left, right = corr2d_padding(tuple(K.shape), mode)
-    return X.new_empty((X.shape[0] + top + bottom - K.shape[0] + 1,
-                        X.shape[1] + left + right - K.shape[1] + 1))
+_corr2d = _single_image_op("corr2d", convreg.corr2d)
+# convolve2d is corr2d's backward (the input gradient); it needs no autograd of its own.
+_convolve2d = _single_image_op("convolve2d", convreg.convolve2d)
 
 
 def _corr2d_setup(ctx, inputs, output):  # type: ignore[no-untyped-def]
