@@ -6,7 +6,12 @@ algorithm; the front ends have already checked every argument, so the
 compiled code, which runs without the GIL and without bounds checks, never
 sees an index it cannot take.
 
-Algorithms (chosen in :func:`algorithm`, the one place the choice is made):
+Algorithms. A layer op's is its plan (``convreg.planner``): by default the
+first call of a large signature times the contenders and keeps the
+fastest, and :func:`algorithm` holds the rules used otherwise (the one place
+they are written); :func:`admissible` says which algorithms can run a
+geometry. Calls under ``PARALLEL_MIN_WORK`` multiply-adds run the plain
+direct loops without a plan. The rules:
 
 * single-image ``corr2d``/``convolve2d``: a direct loop, parallel over
   output rows, register-blocked along a contiguous output row
