@@ -58,7 +58,7 @@ def _scale(*arrays):
     return float(np.prod([np.abs(a.astype(np.float64)).max(initial=0.0) for a in arrays]))
 
 
-@pytest.mark.parametrize("how", ["direct", "blocked", "im2col", "implicit"])
+@pytest.mark.parametrize("how", ["direct", "blocked", "blocked-narrow", "im2col", "implicit"])
 @given(problem=conv_problems(wide=True), data=st.data(),
        workspace=st.sampled_from([1, 1 << 10, 1 << 25]))
 def test_every_algorithm_agrees_with_reference(how, problem, data, workspace):
@@ -137,6 +137,7 @@ def test_the_algorithm_for_a_layer(op, x_shape, w_shape, stride, padding, expect
     assert cython.algorithm(op, x_shape, w_shape, out_hw, stride, padding, groups) == expected
 
 
+@pytest.mark.parametrize("how", ["blocked", "blocked-narrow"])
 @pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
 @given(dtype=st.sampled_from([np.float32, np.float64]),
        og=st.sampled_from([1, 7, 8, 9, 16, 17, 33]), cg=st.integers(1, 5), groups=st.integers(1, 2),
@@ -144,11 +145,12 @@ def test_the_algorithm_for_a_layer(op, x_shape, w_shape, stride, padding, expect
                                                                            st.integers(1, 3)),
        dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), padding=st.integers(0, 2),
        width=st.integers(0, 40), data=st.data())
-def test_the_blocked_kernel_on_wide_layers(isa, dtype, og, cg, groups, k, stride, dilation,
+def test_the_blocked_kernel_on_wide_layers(how, isa, dtype, og, cg, groups, k, stride, dilation,
                                            padding, width, data):
     """Several vector blocks of output channels per group (16 floats or 8 doubles a
-    block), full tiles of 12 pixels or taps and every narrower one, every stride
-    phase of the input gradient: the three ops against the reference."""
+    block, two a block in "blocked" where a group has more, one in "blocked-narrow"),
+    full tiles of 12 pixels or taps and every narrower one, every stride phase of the
+    input gradient: the three ops against the reference."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     reach = [d * (kk - 1) + 1 for d, kk in zip(dilation, k)]
     H, W = max(1, reach[0] - 2 * padding) + 2, max(1, reach[1] - 2 * padding) + width
@@ -157,7 +159,7 @@ def test_the_blocked_kernel_on_wide_layers(isa, dtype, og, cg, groups, k, stride
     kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     want = convreg.conv2d(x.astype(np.float64), w.astype(np.float64), backend="reference", **kw)
     g = rng.standard_normal(want.shape).astype(dtype)
-    with forced("blocked", cython.WORKSPACE_BYTES), isa_capped(isa):
+    with forced(how, cython.WORKSPACE_BYTES), isa_capped(isa):
         y = convreg.conv2d(x, w, backend="cython", **kw)
         dx = convreg.conv2d_grad_input(g, w, x.shape, backend="cython", **kw)
         dw = convreg.conv2d_grad_weight(x, g, w.shape, backend="cython", **kw)

@@ -163,7 +163,9 @@ def test_measure_mode_leaves_out_the_contenders_that_lose_by_far():
     names = [n for n, _ in plan.times]
     assert names[0] == cython.algorithm("conv2d", x.shape, w.shape, (4, 4), (2, 2),
                                         (0, 0, 0, 0), 1)  # the rules' choice runs first
-    assert set(names) == {"blocked", "im2col"}  # no implicit at stride 2, no direct at 32 ch.
+    # No implicit at stride 2, no direct at 32 channels; float64 vectors hold 8 channels,
+    # so the one- and two-vector blocked tiles both contend.
+    assert set(names) == {"blocked", "blocked-narrow", "im2col"}
 
 
 def test_measure_mode_on_the_cython_backend_returns_the_right_answer():
@@ -174,7 +176,10 @@ def test_measure_mode_on_the_cython_backend_returns_the_right_answer():
     np.testing.assert_allclose(y, convreg.conv2d(x, w, padding=1, backend="reference"),
                                rtol=1e-12, atol=1e-12)
     (plan,) = planner.plans().values()
-    assert plan.how == "measured" and {n for n, _ in plan.times} == set(cython.ALGORITHMS)
+    # 8 channels: the direct loops contend; one float64 vector holds them, so there is
+    # no separate narrow tile.
+    assert plan.how == "measured"
+    assert {n for n, _ in plan.times} == set(cython.ALGORITHMS) - {"blocked-narrow"}
 
 
 @pytest.mark.parametrize("algorithm", cython.ALGORITHMS)
@@ -211,9 +216,40 @@ def test_plan_cli_times_each_algorithm_and_names_the_choices():
     assert out.returncode == 0, out.stderr
     for op in ("conv2d:", "conv2d_grad_input:", "conv2d_grad_weight:"):
         assert op in out.stdout
-    for name in cython.ALGORITHMS:
-        assert out.stdout.count(f"  {name} ") == 3
+    for name in cython.ALGORITHMS:  # 16 channels fill one float32 vector: no narrow tile
+        assert out.stdout.count(f"  {name} ") == (0 if name == "blocked-narrow" else 3), name
     assert out.stdout.count("<- fastest") == 3 and out.stdout.count("the rules' choice") == 3
     bad = subprocess.run([sys.executable, "-m", "convreg", "plan", "--input", "2,8,12",
                           "--weight", "16,8,3,3"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "N,C,H,W" in bad.stderr
+
+
+@pytest.mark.parametrize("dtype, channels", [(np.float32, 40), (np.float64, 20)])
+@pytest.mark.parametrize("stride", [(1, 1), (2, 1)])
+def test_the_narrow_blocked_tile_agrees_where_it_differs(dtype, channels, stride):
+    """Channels beyond one vector on both sides: "blocked" runs two-vector blocks,
+    "blocked-narrow" one-vector ones; both against the reference, all three ops."""
+    from convreg.testing import assert_close
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 2 * channels, 9, 8)).astype(dtype)
+    w = rng.standard_normal((2 * channels, channels, 3, 2)).astype(dtype)
+    kw = dict(stride=stride, padding=1, groups=2)
+    ref = [a.astype(np.float64) for a in (x, w)]
+    want = convreg.conv2d(*ref, backend="reference", **kw)
+    g = rng.standard_normal(want.shape).astype(dtype)
+    want_dx = convreg.conv2d_grad_input(g.astype(np.float64), ref[1], x.shape,
+                                        backend="reference", **kw)
+    want_dw = convreg.conv2d_grad_weight(ref[0], g.astype(np.float64), w.shape,
+                                         backend="reference", **kw)
+    for how in ("blocked", "blocked-narrow"):
+        with planner.force(how):
+            y = convreg.conv2d(x, w, **kw)
+            dx = convreg.conv2d_grad_input(g, w, x.shape, **kw)
+            dw = convreg.conv2d_grad_weight(x, g, w.shape, **kw)
+        scale = float(np.abs(x).max() * np.abs(w).max())
+        assert_close(y, want, dtype=dtype, scale=scale, terms=w[0].size)
+        assert_close(dx, want_dx, dtype=dtype, scale=float(np.abs(g).max() * np.abs(w).max()),
+                     terms=w.shape[0] * 6)
+        assert_close(dw, want_dw, dtype=dtype, scale=float(np.abs(g).max() * np.abs(x).max()),
+                     terms=g[:, 0].size)

@@ -161,7 +161,7 @@ def _plan(args: argparse.Namespace) -> int:
             for name, seconds in plan.times or ((plan.algorithm, float("nan")),):
                 mark = "  <- fastest" if name == plan.algorithm else ""
                 mark += "  (the rules' choice)" if name == estimate.algorithm else ""
-                print(f"  {name:9s} {seconds * 1e3:9.3f} ms  {flops / seconds / 1e9:8.2f} GFLOP/s"
+                print(f"  {name:14s} {seconds * 1e3:9.3f} ms  {flops / seconds / 1e9:8.2f} GFLOP/s"
                       f"{mark}")
     except (ValueError, TypeError) as exc:
         print(f"convreg plan: {exc}", file=sys.stderr)

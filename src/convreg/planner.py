@@ -2,9 +2,9 @@
 
 Model
 -----
-A backend with several algorithms for one op (the ``cython`` backend has four
-for each layer op: plain direct loops, channel-blocked register tiles,
-implicit GEMM and im2col + GEMM) asks :func:`run` to pick one. A *plan* is
+A backend with several algorithms for one op (the ``cython`` backend has five
+for each layer op: plain direct loops, channel-blocked register tiles of two
+vectors of channels or of one, implicit GEMM and im2col + GEMM) asks :func:`run` to pick one. A *plan* is
 that choice for one *signature*: the op, the input and weight shapes, the
 dtype, the geometry, the thread count and the CPU's instruction set, so a
 change of any of them is a new plan (FFTW's plans and cuDNN's algorithm

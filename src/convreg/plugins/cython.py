@@ -54,6 +54,7 @@ size of its largest operand, never a column matrix of all patches:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -76,8 +77,13 @@ __all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "use_gemm",
            "WORKSPACE_BYTES"]
 
 #: The layer ops' algorithms, as `algorithm` and the planner name them.
-ALGORITHMS = ("direct", "blocked", "implicit", "im2col")
-_NOT_IMPLICIT = ("direct", "blocked", "im2col")
+#: "blocked-narrow" is the blocked kernels with one-vector channel blocks
+#: where "blocked" takes two (groups of more channels than a vector holds):
+#: the register tile the rules chose on a 256-bit FMA datapath (AMD) is not
+#: always the one a CPU with two 512-bit FMA units prefers, so the planner
+#: measures both.
+ALGORITHMS = ("direct", "blocked", "blocked-narrow", "implicit", "im2col")
+_NOT_IMPLICIT = ("direct", "blocked", "blocked-narrow", "im2col")
 
 #: The plain direct loops beat the blocked kernels and every GEMM below this
 #: many output channels per group for the forward pass and the input
@@ -285,15 +291,21 @@ def _lanes_last(a: np.ndarray, ob: int) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(G * per, *rest, ob)
 
 
-def _block_width(channels: int, dtype: np.dtype) -> int:
+def _lanes(dtype: np.dtype) -> int:
+    """Channels in one vector of the blocked kernels (16 float32, 8 float64)."""
+    return int(_conv.OC_BLOCK[np.dtype(dtype).name])
+
+
+def _block_width(channels: int, dtype: np.dtype, narrow: bool = False) -> int:
     """Channels per block of the blocked kernels: one vector, or two where a group
-    has more channels than one holds (two load less per FMA; see conv_oc_rows.c)."""
-    lanes = int(_conv.OC_BLOCK[np.dtype(dtype).name])
-    return lanes if channels <= lanes else 2 * lanes
+    has more channels than one holds (two load less per FMA; see conv_oc_rows.c),
+    unless ``narrow`` asks for one."""
+    lanes = _lanes(dtype)
+    return lanes if narrow or channels <= lanes else 2 * lanes
 
 
 def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
-                dilation: Pair) -> np.ndarray:
+                dilation: Pair, narrow: bool = False) -> np.ndarray:
     """Direct convolution of the padded ``xp`` vectorized over output channels.
 
     ``wg`` is the grouped weight ``(groups, Og, Cg, kh, kw)`` (a view of any
@@ -304,7 +316,7 @@ def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
     per thread.
     """
     groups, Og, Cg, kh, kw = wg.shape
-    wb = _lanes_last(wg, _block_width(Og, wg.dtype))
+    wb = _lanes_last(wg, _block_width(Og, wg.dtype, narrow))
     y = np.empty((xp.shape[0], groups * Og, *out_hw), dtype=xp.dtype)
     threads = _threads(y.size * Cg * kh * kw)
     rows = np.empty((threads, out_hw[1] * wb.shape[-1]), dtype=xp.dtype)  # one per thread
@@ -313,7 +325,8 @@ def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
 
 
 def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
-                            stride: Pair, dilation: Pair, groups: int) -> np.ndarray:
+                            stride: Pair, dilation: Pair, groups: int,
+                            narrow: bool = False) -> np.ndarray:
     """The weight gradient by the channel-blocked kernel, from the padded ``xp``.
 
     Workspace: the output gradient re-laid channels-last per block of ``OB``
@@ -323,7 +336,7 @@ def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shap
     N, _, oh, ow = grad_output.shape
     Hp, Wp = xp.shape[2:]
     Og = O // groups
-    ob = _block_width(Og, xp.dtype)
+    ob = _block_width(Og, xp.dtype, narrow)
     per_group = -(-Og // ob)
     gb = np.empty((N * groups * per_group, oh * ow, ob), dtype=xp.dtype)
     _conv.lanes_last(grad_output.reshape(N * groups, Og, oh * ow), gb, _threads(gb.size))
@@ -360,7 +373,8 @@ def _phase_taps(k: int, s: int, d: int, phase: int) -> tuple[slice, int, int, in
 
 
 def _oc_blocked_grad_input(grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
-                           stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+                           stride: Pair, padding: Pads, dilation: Pair, groups: int,
+                           narrow: bool = False) -> np.ndarray:
     """The input gradient as forward passes of the channel-blocked kernel, one per stride phase.
 
     Padded-input row ``R = r + sh*u`` (phase ``r = R mod sh``) receives from
@@ -391,7 +405,8 @@ def _oc_blocked_grad_input(grad_output: np.ndarray, weight: np.ndarray, input_sh
             reach = ((nr - 1) * step_r, (nc - 1) * step_c)
             gp = _shifted(grad_output, (hw[0] + reach[0], hw[1] + reach[1]),
                           (qr - u0, qc - v0))
-            part = _oc_blocked(gp, swapped[:, :, :, rows, cols], hw, (1, 1), (step_r, step_c))
+            part = _oc_blocked(gp, swapped[:, :, :, rows, cols], hw, (1, 1), (step_r, step_c),
+                               narrow)
             if (sh, sw) == (1, 1):
                 return part  # the one phase is the whole input gradient
             dx[:, :, r + sh * u0 - pt::sh, c + sw * v0 - pl::sw] = part
@@ -421,10 +436,10 @@ def _corner(grid: np.ndarray, grid_hw: Pair, corner: tuple[int, int, int, int]) 
 
 
 def _conv2d_blocked(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair, padding: Pads,
-                    dilation: Pair, groups: int) -> np.ndarray:
+                    dilation: Pair, groups: int, narrow: bool = False) -> np.ndarray:
     O, Cg, kh, kw = weight.shape
     return _oc_blocked(_pad(x, padding), weight.reshape(groups, O // groups, Cg, kh, kw), out_hw,
-                       stride, dilation)
+                       stride, dilation, narrow)
 
 
 def _conv2d_implicit(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair,
@@ -508,9 +523,10 @@ def _grad_input_direct(grad_output: np.ndarray, weight: np.ndarray, input_shape:
 
 
 def _grad_weight_blocked(x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
-                         stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+                         stride: Pair, padding: Pads, dilation: Pair, groups: int,
+                         narrow: bool = False) -> np.ndarray:
     return _oc_blocked_grad_weight(_pad(x, padding), grad_output, weight_shape, stride, dilation,
-                                   groups)
+                                   groups, narrow)
 
 
 def _grad_weight_implicit(x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
@@ -556,10 +572,13 @@ def _grad_weight_direct(x: np.ndarray, grad_output: np.ndarray, weight_shape: Sh
 
 #: The algorithms of each layer op, by the names `algorithm` returns.
 _CONV2D = {"direct": _conv2d_direct, "blocked": _conv2d_blocked,
+           "blocked-narrow": functools.partial(_conv2d_blocked, narrow=True),
            "implicit": _conv2d_implicit, "im2col": _conv2d_im2col}
 _GRAD_INPUT = {"direct": _grad_input_direct, "blocked": _oc_blocked_grad_input,
+               "blocked-narrow": functools.partial(_oc_blocked_grad_input, narrow=True),
                "implicit": _grad_input_implicit, "im2col": _grad_input_im2col}
 _GRAD_WEIGHT = {"direct": _grad_weight_direct, "blocked": _grad_weight_blocked,
+                "blocked-narrow": functools.partial(_grad_weight_blocked, narrow=True),
                 "implicit": _grad_weight_implicit, "im2col": _grad_weight_im2col}
 
 
@@ -597,25 +616,33 @@ def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
         return algorithms["direct"](*args)
     signature = (op, x_shape, w_shape, stride, padding, dilation, groups, dtype.char,
                  get_num_threads(), _conv.isa())
-    few = min(w_shape[0] // groups, w_shape[1]) < BLOCKED_MIN_CHANNELS
+    Og, Cg = w_shape[0] // groups, w_shape[1]
+    few = min(Og, Cg) < BLOCKED_MIN_CHANNELS
+    # The blocked kernels' vectors hold the output channels (the forward pass
+    # and weight gradient) or the input channels (the input gradient).
+    wide = (Cg if op == "conv2d_grad_input" else Og) > _lanes(dtype)
     return planner.run(op, signature, algorithms, admissible(x_shape, stride, padding),
                        lambda: algorithm(op, x_shape, w_shape, (out_hw[0], out_hw[1]), stride,
                                          padding, groups), work, args,
-                       lambda estimate: _contenders(estimate, x_shape, stride, padding, few))
+                       lambda estimate: _contenders(estimate, x_shape, stride, padding, few,
+                                                    wide))
 
 
 def _contenders(estimate: str, x_shape: Sequence[int], stride: Pair, padding: Pads,
-                few_channels: bool) -> tuple[str, ...]:
+                few_channels: bool, wide_blocks: bool) -> tuple[str, ...]:
     """The algorithms worth timing for one signature, the rules' choice first.
 
     The plain direct loops parallelise over output planes and vectorise over
     nothing: with 16 or more channels per group on both sides they ran 5-50x
     slower than the blocked kernels here (``python -m convreg plan`` shows
     it), so they contend only when a side has few channels or the rules
-    pick them.
+    pick them. "blocked-narrow" contends only where "blocked" takes
+    two-vector blocks: elsewhere the two are the same kernel.
     """
     names = [estimate] + [a for a in admissible(x_shape, stride, padding) if a != estimate]
-    return tuple(a for a in names if a != "direct" or few_channels or estimate == "direct")
+    return tuple(a for a in names
+                 if (a != "direct" or few_channels or estimate == "direct")
+                 and (a != "blocked-narrow" or wide_blocks))
 
 
 
