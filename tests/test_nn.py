@@ -251,6 +251,9 @@ def test_reprs_are_complete_and_nest_like_pytorch():
     conv = nn.Conv2d(4, 8, (3, 1), stride=2, dilation=2, groups=4, dtype=F64, backend="reference")
     assert repr(conv) == ("Conv2d(4, 8, kernel_size=(3, 1), stride=(2, 2), dilation=(2, 2), "
                           "groups=4, dtype=float64, backend='reference')")
+    # A default spelled as a pair is still the default, as in PyTorch's repr.
+    assert repr(nn.Conv2d(2, 2, 3, padding=(0, 0), dilation=(1, 1), rng=0)) == \
+        "Conv2d(2, 2, kernel_size=(3, 3), stride=(1, 1))"
     with pytest.raises(TypeError, match="argument 1 is a ufunc"):
         nn.Sequential(nn.ReLU(), np.tanh)
 

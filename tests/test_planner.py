@@ -116,6 +116,9 @@ def test_bad_modes_are_refused():
         planner.set_planner("patient")
     with pytest.raises(ValueError, match="min_work"):
         planner.set_planner("measure", min_work=-1)
+    for bad in (1.0, True):
+        with pytest.raises(TypeError, match="min_work"):
+            planner.set_planner("measure", min_work=bad)
     with pytest.raises(TypeError, match="algorithm name"):
         with planner.force(3):  # type: ignore[arg-type]
             pass

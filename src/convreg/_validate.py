@@ -236,14 +236,17 @@ def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 class Seen:
-    """Call signatures a front end validated before, each with what validation computed.
+    """Call signatures validated before, each with what validation computed (never None).
 
-    The fast path for tiny calls: a front end that finds its key here skips
-    validation and goes straight to the backend. The key must determine the
-    whole check (arrays by shape, strides and dtype; other arguments of
-    exact types only), and only calls that passed validation without any
-    conversion are added, so a hit is exactly a call that would validate the
-    same way again: the purity rule holds. Full at ``maxsize``: stops growing.
+    The one bounded cache of validation: :func:`memoized` keeps its checks'
+    results here, and the front ends' fast path for tiny calls keeps whole
+    signatures, so that a call found here skips validation and goes straight
+    to the backend. The key must determine the whole check (arrays by shape,
+    strides and dtype; other arguments of exact types only, or typed by
+    :func:`_key`), and only calls that passed validation are added (the fast
+    path: without any conversion), so a hit is exactly a call that would
+    validate the same way again: the purity rule holds. Full at ``maxsize``:
+    stops growing rather than evicting.
     """
 
     def __init__(self, maxsize: int = 512) -> None:
@@ -269,20 +272,18 @@ def memoized(check: _Check, maxsize: int = 512) -> _Check:
     time: see the module docstring), unhashable arguments skip the cache,
     and a full cache stops growing rather than evicting.
     """
-    cache: dict[tuple[Any, ...], Any] = {}
+    seen = Seen(maxsize)
 
     @functools.wraps(check)
     def wrapper(*args: Any) -> Any:
         key = _key(args)
         try:
-            return cache[key]
-        except KeyError:
-            pass
+            result = seen.get(key)
         except TypeError:  # unhashable (a list inside a key)
             return check(*args)
-        result = check(*args)
-        if len(cache) < maxsize:
-            cache[key] = result
+        if result is None:
+            result = check(*args)
+            seen.add(key, result)
         return result
 
     return wrapper  # type: ignore[return-value]

@@ -34,12 +34,12 @@ from .shapes import conv_output_hw
 __all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight", "conv2d_grad_bias"]
 
 _X_LAYOUT = "(N, C, H, W) or unbatched (C, H, W)"
+_W_LAYOUT = "(out_channels, in_channels / groups, kh, kw)"
 
 # conv2d signatures validated before (the fast path for tiny calls): plain
 # ndarrays passed as they are, by shape, strides and dtype, and the geometry
 # as a typed key (_validate._key), so a hit is a call that validates alike.
 _seen = Seen()
-_W_LAYOUT = "(out_channels, in_channels / groups, kh, kw)"
 
 
 class _Problem(NamedTuple):

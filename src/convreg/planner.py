@@ -4,8 +4,9 @@ Model
 -----
 A backend with several algorithms for one op (the ``cython`` backend has five
 for each layer op: plain direct loops, channel-blocked register tiles of two
-vectors of channels or of one, implicit GEMM and im2col + GEMM) asks :func:`run` to pick one. A *plan* is
-that choice for one *signature*: the op, the input and weight shapes, the
+vectors of channels or of one, implicit GEMM and im2col + GEMM) asks
+:func:`run` to pick one. A *plan* is that choice for one *signature*: the
+op, the input and weight shapes, the
 dtype, the geometry, the thread count and the CPU's instruction set, so a
 change of any of them is a new plan (FFTW's plans and cuDNN's algorithm
 search work the same way). Plans are cached in memory for the process.
@@ -123,7 +124,7 @@ _state = _State()
 def set_planner(mode: str | None, *, min_work: int | None = None) -> None:
     """Choose how layer ops pick their algorithm: ``"estimate"``, ``"measure"`` or ``"off"``.
 
-    ``None`` goes back to ``CONVREG_PLANNER`` (or ``"estimate"``). ``min_work``
+    ``None`` goes back to ``CONVREG_PLANNER`` (or ``"measure"``). ``min_work``
     sets the smallest problem ``measure`` measures, in multiply-adds (0:
     every one). A change of mode drops the plans made so far, so the next
     call of each signature plans again by the new mode.
@@ -139,9 +140,12 @@ def set_planner(mode: str | None, *, min_work: int | None = None) -> None:
     if mode is not None and mode not in MODES:
         raise ValueError(f"planner mode must be one of {', '.join(map(repr, MODES))} or None; "
                          f"got {mode!r}")
-    if min_work is not None and (not isinstance(min_work, int) or isinstance(min_work, bool)
-                                 or min_work < 0):
-        raise ValueError(f"min_work must be a non-negative int; got {min_work!r}")
+    if min_work is not None:
+        if type(min_work) is not int:  # bool and float refused, as everywhere an int is due
+            raise TypeError(f"min_work must be a non-negative int; got {min_work!r} "
+                            f"({type(min_work).__name__})")
+        if min_work < 0:
+            raise ValueError(f"min_work must be a non-negative int; got {min_work!r}")
     new = _env_mode() if mode is None else mode
     if new != _state.mode:
         clear()

@@ -210,9 +210,9 @@ class Conv2d(Module):
         g = self.geometry
         parts = [f"{Cg * g['groups']}, {O}, kernel_size=({kh}, {kw})",
                  f"stride={_fmt_pair(g['stride'])}"]
-        if g["padding"] != 0:
+        if _fmt_pair(g["padding"]) != "(0, 0)":
             parts.append(f"padding={_fmt_pair(g['padding'])}")
-        if g["dilation"] != 1:
+        if _fmt_pair(g["dilation"]) != "(1, 1)":
             parts.append(f"dilation={_fmt_pair(g['dilation'])}")
         if g["groups"] != 1:
             parts.append(f"groups={g['groups']}")

@@ -237,8 +237,9 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
               stride: tuple[int, int], padding: tuple[int, int, int, int], groups: int) -> str:
     """How a layer op runs: "direct" loops, "blocked" direct loops, "implicit" GEMM or "im2col".
 
-    The one place the choice is made, from ``benchmarks/crossover.py``'s
-    table (benchmarks/RESULTS.md):
+    The rules: the plan in ``estimate`` mode, and wherever ``measure`` has
+    not timed a signature (the one place they are written), from
+    ``benchmarks/crossover.py``'s table (benchmarks/RESULTS.md):
 
     1. few output channels per group (or, for the weight gradient, a short
        reduction): the plain direct loops;
@@ -291,16 +292,11 @@ def _lanes_last(a: np.ndarray, ob: int) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(G * per, *rest, ob)
 
 
-def _lanes(dtype: np.dtype) -> int:
-    """Channels in one vector of the blocked kernels (16 float32, 8 float64)."""
-    return int(_conv.OC_BLOCK[np.dtype(dtype).name])
-
-
 def _block_width(channels: int, dtype: np.dtype, narrow: bool = False) -> int:
     """Channels per block of the blocked kernels: one vector, or two where a group
     has more channels than one holds (two load less per FMA; see conv_oc_rows.c),
     unless ``narrow`` asks for one."""
-    lanes = _lanes(dtype)
+    lanes = int(_conv.OC_BLOCK[np.dtype(dtype).name])
     return lanes if narrow or channels <= lanes else 2 * lanes
 
 
@@ -620,16 +616,17 @@ def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
     few = min(Og, Cg) < BLOCKED_MIN_CHANNELS
     # The blocked kernels' vectors hold the output channels (the forward pass
     # and weight gradient) or the input channels (the input gradient).
-    wide = (Cg if op == "conv2d_grad_input" else Og) > _lanes(dtype)
-    return planner.run(op, signature, algorithms, admissible(x_shape, stride, padding),
+    blocked = Cg if op == "conv2d_grad_input" else Og
+    wide = _block_width(blocked, dtype) != _block_width(blocked, dtype, narrow=True)
+    allowed = admissible(x_shape, stride, padding)
+    return planner.run(op, signature, algorithms, allowed,
                        lambda: algorithm(op, x_shape, w_shape, (out_hw[0], out_hw[1]), stride,
                                          padding, groups), work, args,
-                       lambda estimate: _contenders(estimate, x_shape, stride, padding, few,
-                                                    wide))
+                       lambda estimate: _contenders(estimate, allowed, few, wide))
 
 
-def _contenders(estimate: str, x_shape: Sequence[int], stride: Pair, padding: Pads,
-                few_channels: bool, wide_blocks: bool) -> tuple[str, ...]:
+def _contenders(estimate: str, allowed: Sequence[str], few_channels: bool,
+                wide_blocks: bool) -> tuple[str, ...]:
     """The algorithms worth timing for one signature, the rules' choice first.
 
     The plain direct loops parallelise over output planes and vectorise over
@@ -639,11 +636,10 @@ def _contenders(estimate: str, x_shape: Sequence[int], stride: Pair, padding: Pa
     pick them. "blocked-narrow" contends only where "blocked" takes
     two-vector blocks: elsewhere the two are the same kernel.
     """
-    names = [estimate] + [a for a in admissible(x_shape, stride, padding) if a != estimate]
+    names = [estimate] + [a for a in allowed if a != estimate]
     return tuple(a for a in names
                  if (a != "direct" or few_channels or estimate == "direct")
                  and (a != "blocked-narrow" or wide_blocks))
-
 
 
 class CythonBackend:
