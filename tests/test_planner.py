@@ -82,7 +82,9 @@ def test_measure_mode_times_every_candidate_once_and_keeps_the_fastest():
     plan = planner.plans()[("op", 7)]
     assert plan.algorithm == "fast" and plan.how == "measured"
     assert [name for name, _ in plan.times] == ["slow", "fast"]
-    assert calls.count("slow") == 1  # measured once (20 ms: not timed again), never chosen
+    # Measured in ROUNDS rounds, taking turns, on the first call only; never chosen.
+    assert calls[:2 * planner.ROUNDS] == ["slow", "fast"] * planner.ROUNDS
+    assert calls.count("slow") == planner.ROUNDS
     assert calls[-2:] == ["fast", "fast"]
 
 

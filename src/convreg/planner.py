@@ -16,9 +16,9 @@ Modes (:func:`set_planner`, or ``CONVREG_PLANNER`` read at import):
 ``"measure"`` (default)
     For a signature whose work is at least ``min_work`` multiply-adds
     (:data:`MEASURE_MIN_WORK` by default), the first call runs each
-    contending algorithm on the call's own arrays, times each, keeps the
-    fastest for later calls and returns its result: a first call costs a
-    few times a later one. Smaller problems take the estimate: measuring
+    contending algorithm on the call's own arrays, :data:`ROUNDS` times in
+    turn, keeps the fastest by its best time for later calls and returns a
+    result of it: a first call costs several times a later one. Smaller problems take the estimate: measuring
     costs more than it could save. While measuring, at most two results
     are alive at once (the best so far and the one being computed), each
     algorithm with the workspace its backend documents; nothing else is
@@ -63,7 +63,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["MODES", "DEFAULT_MODE", "MEASURE_MIN_WORK", "Plan", "set_planner", "get_planner",
+__all__ = ["MODES", "DEFAULT_MODE", "MEASURE_MIN_WORK", "ROUNDS", "Plan", "set_planner", "get_planner",
            "force", "forced", "plans", "clear", "run"]
 
 logger = logging.getLogger("convreg.plan")
@@ -79,9 +79,12 @@ DEFAULT_MODE = "measure"
 #: candidates costs more than the best could save.
 MEASURE_MIN_WORK = 1 << 24
 
-#: Below this many seconds a candidate is timed again (the best of three), so
-#: a first run's page faults do not decide.
-_RETIME_BELOW = 5e-3
+#: Rounds of measurement: every contender runs once per round, in turn, and
+#: keeps its best time. One round let a noisy machine lock in plans 1.2-1.7x
+#: slower than the rules' (the strided layer's weight gradient, benchmarks/
+#: RESULTS.md run 7); taking turns spreads drift over all contenders alike,
+#: and the best of three discards a first run's page faults.
+ROUNDS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,29 +202,23 @@ def clear() -> None:
     _state.plans.clear()
 
 
-def _timed(fn: Callable[..., Any], args: Sequence[Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = fn(*args)
-    best = time.perf_counter() - start
-    if best < _RETIME_BELOW:
-        for _ in range(2):
-            start = time.perf_counter()
-            result = fn(*args)
-            best = min(best, time.perf_counter() - start)
-    return best, result
-
-
-def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], admissible: Sequence[str],
+def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], contenders: Sequence[str],
              args: Sequence[Any]) -> tuple[Plan, Any]:
-    times: list[tuple[str, float]] = []
-    best_name, best_time, best_result = "", float("inf"), None
-    for name in admissible:
-        seconds, result = _timed(algorithms[name], args)
-        times.append((name, seconds))
-        if seconds < best_time:
-            best_name, best_time, best_result = name, seconds, result
-        del result  # at most two results alive: the best and the one being computed
-    return Plan(op, best_name, "measured", tuple(times)), best_result
+    """Time the contenders in :data:`ROUNDS` rounds, each once a round, and keep each
+    one's best; return the plan and a result of the fastest."""
+    best = dict.fromkeys(contenders, float("inf"))
+    best_time, best_result = float("inf"), None
+    for _ in range(ROUNDS):
+        for name in contenders:
+            start = time.perf_counter()
+            result = algorithms[name](*args)
+            seconds = time.perf_counter() - start
+            best[name] = min(best[name], seconds)
+            if seconds < best_time:
+                best_time, best_result = seconds, result
+            del result  # at most two results alive: the best and the one being computed
+    fastest = min(contenders, key=best.__getitem__)
+    return Plan(op, fastest, "measured", tuple(best.items())), best_result
 
 
 def run(op: str, signature: tuple[Any, ...], algorithms: Mapping[str, Callable[..., Any]],
