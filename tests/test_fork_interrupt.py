@@ -98,35 +98,43 @@ print(os.waitstatus_to_exitcode(status))
 # more on a 2-core AVX-512 EPYC that sustains ~300 GFLOP/s), so an
 # interrupt after 0.3 s can only be seen if the kernel polls for it. The
 # cases cover every kernel family: correlation bands, the channel-blocked
-# and plain direct layer loops, implicit GEMM and im2col, and pooling.
+# and plain direct layer loops, implicit GEMM and im2col, and pooling; the
+# layer ops' algorithm is forced, so each case runs the family it names
+# whatever the planner would choose.
 _INTERRUPT_CASES = """
 import os, signal, threading, time, json, numpy as np, convreg
 f32 = np.float32
 def arr(*shape):
     return np.random.default_rng(0).standard_normal(shape).astype(f32)
-# name: (op, its arguments as shapes or values, keyword arguments); the
-# arrays are made before the clock starts (drawing them is not interruptible).
+# name: (op, its arguments as shapes or values, keyword arguments, the
+# algorithm forced or None); the arrays are made before the clock starts
+# (drawing them is not interruptible).
 cases = {
-    "corr2d": (convreg.corr2d, [(6144, 6144), (101, 101)], {}),
-    "convolve2d full": (convreg.convolve2d, [(6144, 6144), (101, 101)], {"mode": "full"}),
-    "conv2d blocked": (convreg.conv2d, [(1, 64, 1024, 1024), (64, 64, 7, 7)], {}),
-    "conv2d direct": (convreg.conv2d, [(1, 1, 8192, 8192), (1, 1, 31, 31)], {}),
+    "corr2d": (convreg.corr2d, [(6144, 6144), (101, 101)], {}, None),
+    "convolve2d full": (convreg.convolve2d, [(6144, 6144), (101, 101)], {"mode": "full"}, None),
+    "conv2d blocked": (convreg.conv2d, [(1, 64, 1024, 1024), (64, 64, 7, 7)], {}, "blocked"),
+    "conv2d implicit": (convreg.conv2d, [(1, 64, 1024, 1024), (64, 64, 7, 7)], {}, "implicit"),
+    "conv2d im2col": (convreg.conv2d, [(1, 64, 1024, 1024), (64, 64, 7, 7)], {}, "im2col"),
+    "conv2d direct": (convreg.conv2d, [(1, 1, 8192, 8192), (1, 1, 31, 31)], {}, "direct"),
     "grad_input direct": (convreg.conv2d_grad_input,
-                          [(1, 1, 8162, 8162), (1, 1, 31, 31), ((1, 1, 8192, 8192),)], {}),
+                          [(1, 1, 8162, 8162), (1, 1, 31, 31), ((1, 1, 8192, 8192),)], {},
+                          "direct"),
     "grad_weight direct": (convreg.conv2d_grad_weight,
-                           [(1, 1, 8192, 8192), (1, 1, 8162, 8162), ((1, 1, 31, 31),)], {}),
+                           [(1, 1, 8192, 8192), (1, 1, 8162, 8162), ((1, 1, 31, 31),)], {},
+                           "direct"),
     "grad_weight blocked": (convreg.conv2d_grad_weight,
-                            [(2, 64, 1024, 1024), (2, 64, 1018, 1018), ((64, 64, 7, 7),)], {}),
+                            [(2, 64, 1024, 1024), (2, 64, 1018, 1018), ((64, 64, 7, 7),)], {},
+                            "blocked"),
     "grad_input im2col": (convreg.conv2d_grad_input,
                           [(1, 64, 512, 512), (64, 4, 21, 21), ((1, 4, 1043, 1043),)],
-                          {"stride": 2}),
-    "max_pool2d": (convreg.max_pool2d, [(1, 1, 8192, 8192), (64,)], {"stride": 1}),
-    "avg_pool2d": (convreg.avg_pool2d, [(1, 1, 8192, 8192), (64,)], {"stride": 1}),
+                          {"stride": 2}, "im2col"),
+    "max_pool2d": (convreg.max_pool2d, [(1, 1, 8192, 8192), (64,)], {"stride": 1}, None),
+    "avg_pool2d": (convreg.avg_pool2d, [(1, 1, 8192, 8192), (64,)], {"stride": 1}, None),
 }
 small = arr(1, 2, 9, 9), arr(3, 2, 3, 3)
 expected = convreg.conv2d(*small, backend="reference")
 report = {}
-for name, (op, specs, kwargs) in cases.items():
+for name, (op, specs, kwargs, algorithm) in cases.items():
     args = [arr(*a) if all(type(n) is int for n in a) and len(a) > 1 else a[0] for a in specs]
     sent = []
     def interrupt():
@@ -135,7 +143,8 @@ for name, (op, specs, kwargs) in cases.items():
     timer = threading.Timer(0.3, interrupt)
     timer.start()
     try:
-        op(*args, **kwargs)
+        with convreg.planner.force(algorithm):
+            op(*args, **kwargs)
         outcome = "finished"
     except KeyboardInterrupt:
         outcome = time.perf_counter() - sent[0]

@@ -88,6 +88,52 @@ def test_measure_mode_times_every_candidate_once_and_keeps_the_fastest():
     assert calls[-2:] == ["fast", "fast"]
 
 
+class _Clock:
+    """A stand-in for ``time.perf_counter`` that only the stand-in algorithms move."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def algorithms(self, calls: list[str]) -> dict:
+        def take(name: str, seconds: float):
+            def algorithm(a):
+                calls.append(name)
+                self.now += seconds
+                return a + 1
+            return algorithm
+        return {"slow": take("slow", 1.0), "fast": take("fast", 0.25)}
+
+
+def test_measure_mode_stops_at_the_time_limit_keeping_the_fastest_timed(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(planner, "time", clock)
+    planner.set_planner("measure", min_work=0, time_limit=1.2)
+    calls: list[str] = []
+    # The contenders list the rules' choice last; it is timed first all the same.
+    planner.run("op", ("op", 5), clock.algorithms(calls), ("slow", "fast"), lambda: "slow", 10,
+                (1,), lambda estimate: ("fast", "slow"))
+    plan = planner.plans()[("op", 5)]
+    assert calls == ["slow", "fast"]  # 1.25 s used: no second round
+    assert (plan.algorithm, plan.how, plan.times) == ("fast", "measured",
+                                                      (("slow", 1.0), ("fast", 0.25)))
+
+
+def test_a_first_run_past_the_time_limit_keeps_the_rules_choice(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(planner, "time", clock)
+    planner.set_planner("measure", min_work=0, time_limit=0.5)
+    calls: list[str] = []
+    for _ in range(2):
+        planner.run("op", ("op", 6), clock.algorithms(calls), ("slow", "fast"), lambda: "slow",
+                    10, (1,))
+    plan = planner.plans()[("op", 6)]
+    assert calls == ["slow", "slow"]  # never timed "fast": the first call cost one run
+    assert (plan.algorithm, plan.how, plan.times) == ("slow", "estimated", (("slow", 1.0),))
+
+
 def test_measure_mode_leaves_small_problems_to_the_rules():
     planner.set_planner("measure")  # default min_work
     calls: list[str] = []
@@ -121,6 +167,12 @@ def test_bad_modes_are_refused():
     for bad in (1.0, True):
         with pytest.raises(TypeError, match="min_work"):
             planner.set_planner("measure", min_work=bad)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="time_limit"):
+            planner.set_planner("measure", time_limit=bad)
+    for bad in ("1", True, None.__class__):
+        with pytest.raises(TypeError, match="time_limit"):
+            planner.set_planner("measure", time_limit=bad)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="algorithm name"):
         with planner.force(3):  # type: ignore[arg-type]
             pass

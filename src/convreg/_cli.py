@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import sys
 from collections.abc import Sequence
@@ -176,7 +177,7 @@ def _plan_of(op: str, call: Any, mode: str) -> Any:
     """The plan ``mode`` makes for ``op``'s one signature (measure: every size measured)."""
     from convreg import planner
 
-    planner.set_planner(mode, min_work=0)
+    planner.set_planner(mode, min_work=0, time_limit=math.inf)
     planner.clear()
     call()
     (plan,) = [p for p in planner.plans().values() if p.op == op]

@@ -17,9 +17,13 @@ Modes (:func:`set_planner`, or ``CONVREG_PLANNER`` read at import):
     For a signature whose work is at least ``min_work`` multiply-adds
     (:data:`MEASURE_MIN_WORK` by default), the first call runs each
     contending algorithm on the call's own arrays, :data:`ROUNDS` times in
-    turn, keeps the fastest by its best time for later calls and returns a
-    result of it: a first call costs several times a later one. Smaller problems take the estimate: measuring
-    costs more than it could save. While measuring, at most two results
+    turn (the rules' choice first), keeps the fastest by its best time for
+    later calls and returns a result of it: a first call costs several
+    times a later one, but measuring stops once it has taken
+    ``time_limit`` seconds (:data:`TIME_LIMIT` by default, FFTW's
+    ``fftw_set_timelimit``), keeping the fastest of those timed, so a
+    first call costs at most that plus one run. Smaller problems take the
+    estimate: measuring costs more than it could save. While measuring, at most two results
     are alive at once (the best so far and the one being computed), each
     algorithm with the workspace its backend documents; nothing else is
     allocated.
@@ -63,8 +67,8 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["MODES", "DEFAULT_MODE", "MEASURE_MIN_WORK", "ROUNDS", "Plan", "set_planner", "get_planner",
-           "force", "forced", "plans", "clear", "run"]
+__all__ = ["MODES", "DEFAULT_MODE", "MEASURE_MIN_WORK", "ROUNDS", "TIME_LIMIT", "Plan",
+           "set_planner", "get_planner", "force", "forced", "plans", "clear", "run"]
 
 logger = logging.getLogger("convreg.plan")
 
@@ -86,14 +90,22 @@ MEASURE_MIN_WORK = 1 << 24
 #: and the best of three discards a first run's page faults.
 ROUNDS = 3
 
+#: Seconds one signature's measurement may take before the planner stops and
+#: keeps the fastest of the runs so far. A layer op of a few GFLOP takes tens
+#: of milliseconds, so every contender gets its three rounds; one of
+#: hundreds of GFLOP (seconds a run) is timed once, the rules' choice first,
+#: instead of making its first call ten times slower.
+TIME_LIMIT = 1.0
+
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
     """The algorithm chosen for one signature, and how it was chosen.
 
-    ``how`` is ``"estimated"`` (the backend's rules), ``"measured"`` (the
-    fastest in ``times``, seconds per candidate) or ``"single"`` (only one
-    algorithm was admissible).
+    ``how`` is ``"estimated"`` (the backend's rules; ``times`` holds its one
+    run where measuring reached the time limit with it), ``"measured"`` (the
+    fastest in ``times``, the best seconds of each candidate timed) or
+    ``"single"`` (only one algorithm was admissible).
     """
 
     op: str
@@ -106,6 +118,7 @@ class _State:
     def __init__(self) -> None:
         self.mode = _env_mode()
         self.min_work = MEASURE_MIN_WORK
+        self.time_limit = TIME_LIMIT
         self.forced: str | None = os.environ.get("CONVREG_PLAN", "").strip() or None
         self.plans: dict[tuple[Any, ...], Plan] = {}
         self.lock = threading.Lock()  # one measurement per signature at a time
@@ -124,13 +137,17 @@ def _env_mode() -> str:
 _state = _State()
 
 
-def set_planner(mode: str | None, *, min_work: int | None = None) -> None:
+def set_planner(mode: str | None, *, min_work: int | None = None,
+                time_limit: float | None = None) -> None:
     """Choose how layer ops pick their algorithm: ``"estimate"``, ``"measure"`` or ``"off"``.
 
     ``None`` goes back to ``CONVREG_PLANNER`` (or ``"measure"``). ``min_work``
     sets the smallest problem ``measure`` measures, in multiply-adds (0:
-    every one). A change of mode drops the plans made so far, so the next
-    call of each signature plans again by the new mode.
+    every one), and ``time_limit`` the seconds one signature's measurement
+    may take (``math.inf``: every contender, every round); left out, each
+    goes back to its default (:data:`MEASURE_MIN_WORK`, :data:`TIME_LIMIT`).
+    A change of mode drops the plans made so far, so the next call of each
+    signature plans again by the new mode.
 
     Examples
     --------
@@ -149,11 +166,19 @@ def set_planner(mode: str | None, *, min_work: int | None = None) -> None:
                             f"({type(min_work).__name__})")
         if min_work < 0:
             raise ValueError(f"min_work must be a non-negative int; got {min_work!r}")
+    if time_limit is not None:
+        if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)):
+            raise TypeError(f"time_limit must be a number of seconds; got {time_limit!r} "
+                            f"({type(time_limit).__name__})")
+        if not time_limit >= 0:  # also refuses NaN
+            raise ValueError(f"time_limit must be >= 0 seconds (math.inf: no limit); "
+                             f"got {time_limit!r}")
     new = _env_mode() if mode is None else mode
     if new != _state.mode:
         clear()
     _state.mode = new
     _state.min_work = MEASURE_MIN_WORK if min_work is None else min_work
+    _state.time_limit = TIME_LIMIT if time_limit is None else float(time_limit)
 
 
 def get_planner() -> str:
@@ -205,20 +230,31 @@ def clear() -> None:
 def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], contenders: Sequence[str],
              args: Sequence[Any]) -> tuple[Plan, Any]:
     """Time the contenders in :data:`ROUNDS` rounds, each once a round, and keep each
-    one's best; return the plan and a result of the fastest."""
-    best = dict.fromkeys(contenders, float("inf"))
+    one's best, until the time limit; return the plan and a result of the fastest.
+
+    ``contenders[0]`` is the rules' choice: if its first run alone uses up
+    the time limit, it is the plan ("estimated", with its time).
+    """
+    best: dict[str, float] = {}
     best_time, best_result = float("inf"), None
+    began = time.perf_counter()
     for _ in range(ROUNDS):
         for name in contenders:
             start = time.perf_counter()
             result = algorithms[name](*args)
             seconds = time.perf_counter() - start
-            best[name] = min(best[name], seconds)
+            best[name] = min(best.get(name, seconds), seconds)
             if seconds < best_time:
                 best_time, best_result = seconds, result
             del result  # at most two results alive: the best and the one being computed
-    fastest = min(contenders, key=best.__getitem__)
-    return Plan(op, fastest, "measured", tuple(best.items())), best_result
+            if time.perf_counter() - began >= _state.time_limit:
+                break
+        else:
+            continue
+        break  # the time limit: keep the fastest of those timed
+    fastest = min(best, key=best.__getitem__)
+    how = "measured" if len(best) > 1 else "estimated"
+    return Plan(op, fastest, how, tuple(best.items())), best_result
 
 
 def run(op: str, signature: tuple[Any, ...], algorithms: Mapping[str, Callable[..., Any]],
@@ -249,7 +285,9 @@ def run(op: str, signature: tuple[Any, ...], algorithms: Mapping[str, Callable[.
         with _state.lock:
             plan = _state.plans.get(signature)  # another thread may have measured it
             if plan is None:
-                timed = admissible if contenders is None else contenders(estimate())
+                rules = estimate()
+                timed = admissible if contenders is None else contenders(rules)
+                timed = [rules, *(name for name in timed if name != rules)]
                 plan, result = _measure(op, algorithms, timed, args)
                 _state.plans[signature] = plan
                 logger.debug("%s %s: measured %s", op, signature,

@@ -368,18 +368,32 @@ cdef inline Range _inside(Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t s,
     return r
 
 
+cdef int _check_columns(Py_ssize_t n, Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw,
+                        Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t[8] cols_shape) except -1:
+    """Raise unless ``cols`` is ``(n, C*kh*kw, oh*ow)``: the loops index it unchecked."""
+    if (cols_shape[0] != n or cols_shape[1] != C * kh * kw or cols_shape[2] != oh * ow
+            or oh < 0 or ow < 0):
+        shape = (cols_shape[0], cols_shape[1], cols_shape[2])
+        raise ValueError(f"columns of shape {shape} do not fit {n} images of {C} channels, "
+                         f"a {kh}x{kw} kernel and {oh}x{ow} outputs")
+    return 0
+
+
 def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t kh,
            Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
-           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int num_threads):
-    """Unfold ``x`` ``(n, C, H, W)`` into ``cols`` ``(n, C*kh*kw, oh*ow)``, zero padding implicit.
+           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t i0, Py_ssize_t oh, Py_ssize_t ow,
+           int num_threads):
+    """Unfold output rows ``i0 .. i0+oh-1`` of ``x`` ``(n, C, H, W)`` into ``cols``
+    ``(n, C*kh*kw, oh*ow)``, zero padding implicit.
 
-    ``cols[m, (c*kh + a)*kw + b, i*ow + j] = x[m, c, i*sh + a*dh - pt, j*sw + b*dw - pl]``
-    (zero outside ``x``). One thread per row of ``cols``; the whole batch
-    slice is one parallel region, so the OpenMP team and the BLAS threads of
-    the GEMM that follows alternate once per slice, not once per image.
+    ``cols[m, (c*kh + a)*kw + b, i*ow + j] = x[m, c, (i0 + i)*sh + a*dh - pt, j*sw + b*dw - pl]``
+    (zero outside ``x``). One thread per row of ``cols``; the whole block is
+    one parallel region, so the OpenMP team and the BLAS threads of the GEMM
+    that follows alternate once per block, not once per image.
     """
     cdef Py_ssize_t n = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t rows = C * kh * kw
+    _check_columns(n, C, kh, kw, oh, ow, cols.shape)
     cdef Py_ssize_t q, m, r, c, a, b, i, j, ih, iw0
     cdef Range js
     cdef convreg_interrupt halt = convreg_interrupt_start()
@@ -395,7 +409,7 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t 
             for i in range(oh):
                 if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
                     break
-                ih = i * sh + a * dh - pt
+                ih = (i0 + i) * sh + a * dh - pt
                 if ih < 0 or ih >= H:
                     for j in range(ow):
                         cols[m, r, i * ow + j] = 0
@@ -411,13 +425,16 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t 
 
 def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx, Py_ssize_t kh,
            Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
-           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t oh, Py_ssize_t ow, int num_threads):
-    """Fold ``cols`` ``(n, C*kh*kw, oh*ow)`` back into ``dx`` ``(n, C, H, W)``, adding.
+           Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t i0, Py_ssize_t oh, Py_ssize_t ow,
+           int num_threads):
+    """Fold ``cols`` ``(n, C*kh*kw, oh*ow)`` of output rows ``i0 .. i0+oh-1`` back into
+    ``dx`` ``(n, C, H, W)``, adding.
 
     The adjoint of :func:`im2col`. One thread per plane ``(m, c)``, so every
     thread owns the plane it adds into.
     """
     cdef Py_ssize_t n = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    _check_columns(n, C, kh, kw, oh, ow, cols.shape)
     cdef Py_ssize_t q, m, r, c, a, b, i, j, ih, iw0
     cdef Range js
     cdef convreg_interrupt halt = convreg_interrupt_start()
@@ -433,7 +450,7 @@ def col2im(const floating[:, :, ::1] cols, floating[:, :, :, ::1] dx, Py_ssize_t
                     for i in range(oh):
                         if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
                             break
-                        ih = i * sh + a * dh - pt
+                        ih = (i0 + i) * sh + a * dh - pt
                         if ih < 0 or ih >= H:
                             continue
                         for j in range(js.first, js.stop):

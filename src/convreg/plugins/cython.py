@@ -47,9 +47,10 @@ size of its largest operand, never a column matrix of all patches:
 * implicit GEMM: the input and the result on the padded grid (``N x C x
   Hp x Wp`` and ``N x O x Hp x Wp``);
 * im2col: one column buffer of at most ``WORKSPACE_BYTES`` (32 MiB; more
-  only when a single image's ``C * kh * kw * H_out * W_out`` columns exceed
-  it), reused for every batch slice, plus, for the weight gradient, the
-  per-image products of one slice (``images x O/groups x C/groups*kh*kw``).
+  only when a single output row's ``C * kh * kw * W_out`` columns exceed
+  it), reused for every block of images or of one image's output rows,
+  plus, for the weight gradient, the per-image products of one block
+  (``images x O/groups x C/groups*kh*kw``).
 """
 
 from __future__ import annotations
@@ -181,47 +182,81 @@ WORKSPACE_BYTES = 32 << 20
 
 
 class _Columns:
-    """im2col / col2im for one layer geometry, over batch slices, with one reused buffer.
+    """im2col / col2im for one layer geometry, block by block, with one reused buffer.
 
-    The buffer holds ``(images per slice, C*kh*kw, H_out*W_out)``; each slice
-    is unfolded (or folded) in one OpenMP region and multiplied in one NumPy
-    ``matmul`` call, so OpenMP's team and BLAS's threads take turns once per
-    slice: alternating per image makes each spin-wait for the other.
+    A *block* is a slice of images and a band of output rows: as many whole
+    images as fit in ``WORKSPACE_BYTES`` of columns, or, when one image's
+    columns do not fit, one image's output rows in bands that do (at least
+    one row). The buffer holds ``(images, C*kh*kw, rows*W_out)`` for the
+    largest block; each block is unfolded (or folded) in one OpenMP region
+    and multiplied in one NumPy ``matmul`` call, so OpenMP's team and BLAS's
+    threads take turns once per block: alternating per image makes each
+    spin-wait for the other. Bounded blocks also bound how long the process
+    goes without looking at signals (Ctrl-C is seen between blocks, and
+    inside im2col/col2im).
     """
 
     def __init__(self, x_shape: Sequence[int], k_hw: Pair, y_hw: Pair, stride: Pair, padding: Pads,
                  dilation: Pair, dtype: np.dtype[Any]) -> None:
         N, C = x_shape[:2]
-        rows, length = C * k_hw[0] * k_hw[1], y_hw[0] * y_hw[1]
+        rows, (oh, ow) = C * k_hw[0] * k_hw[1], y_hw
         # A 1x1 kernel at stride 1 without padding reads each pixel once, in
         # order: the input already is its column matrix, no copy needed.
         self.identity = k_hw == (1, 1) and stride == (1, 1) and not any(padding)
-        per_image = max(1, rows * length * np.dtype(dtype).itemsize)
-        # At least one image a slice, also for an empty batch (N = 0).
-        self.batch = max(1, N if self.identity else min(N, WORKSPACE_BYTES // per_image))
-        self.args = (*k_hw, *stride, *dilation, padding[0], padding[2], *y_hw)
-        self.buffer = np.empty((0 if self.identity else self.batch, rows, length), dtype=dtype)
-
-    def slices(self, N: int) -> Iterator[slice]:
-        for n0 in range(0, N, self.batch):
-            yield slice(n0, min(N, n0 + self.batch))
-
-    def unfold(self, x: np.ndarray) -> np.ndarray:
+        per_row = max(1, rows * ow * np.dtype(dtype).itemsize)
+        fit = WORKSPACE_BYTES // per_row  # output rows of columns the workspace holds
         if self.identity:
-            return x.reshape(x.shape[0], x.shape[1], -1)
-        cols = self.buffer[:x.shape[0]]
-        _conv.im2col(x, cols, *self.args, 1)
+            self.batch, self.band = max(1, N), oh
+        elif fit >= oh:  # whole images; at least one a slice, also for N = 0
+            self.batch, self.band = max(1, min(N, fit // max(1, oh))), oh
+        else:
+            self.batch, self.band = 1, max(1, fit)
+        self.oh, self.ow = oh, ow
+        self.args = (*k_hw, *stride, *dilation, padding[0], padding[2])
+        # Flat, so that every block's columns are one C-contiguous array.
+        self.buffer = np.empty(0 if self.identity else self.batch * rows * self.band * ow,
+                               dtype=dtype)
+        self.rows = rows
+
+    def blocks(self, N: int) -> Iterator[tuple[slice, slice]]:
+        """The ``(images, output rows)`` of each block, in order."""
+        for n0 in range(0, N, self.batch):
+            for r0 in range(0, self.oh, self.band):
+                yield slice(n0, min(N, n0 + self.batch)), slice(r0, min(self.oh, r0 + self.band))
+
+    def _cols(self, images: slice, rows: slice) -> np.ndarray:
+        n, length = images.stop - images.start, (rows.stop - rows.start) * self.ow
+        return self.buffer[:n * self.rows * length].reshape(n, self.rows, length)
+
+    def unfold(self, x: np.ndarray, images: slice, rows: slice) -> np.ndarray:
+        """The column matrices ``(images, C*kh*kw, rows*W_out)`` of one block of ``x``."""
+        if self.identity:
+            return x[images].reshape(x[images].shape[0], x.shape[1], -1)
+        cols = self._cols(images, rows)
+        _conv.im2col(x[images], cols, *self.args, rows.start, rows.stop - rows.start, self.ow, 1)
         return cols
 
-    def target(self, dx: np.ndarray) -> np.ndarray:
-        """Where the input gradient's columns go: ``dx`` itself for the identity."""
+    def target(self, dx: np.ndarray, images: slice, rows: slice) -> np.ndarray:
+        """Where a block's input-gradient columns go: ``dx`` itself for the identity."""
         if self.identity:
-            return dx.reshape(dx.shape[0], dx.shape[1], -1)
-        return self.buffer[:dx.shape[0]]
+            return dx[images].reshape(dx[images].shape[0], dx.shape[1], -1)
+        return self._cols(images, rows)
 
-    def fold(self, cols: np.ndarray, dx: np.ndarray) -> None:
+    def fold(self, cols: np.ndarray, dx: np.ndarray, images: slice, rows: slice) -> None:
+        """Add a block's columns into ``dx`` (the identity's were written in place)."""
         if not self.identity:
-            _conv.col2im(cols, dx, *self.args, 1)
+            _conv.col2im(cols, dx[images], *self.args, rows.start, rows.stop - rows.start,
+                         self.ow, 1)
+
+
+def _rows(a: np.ndarray, images: slice, rows: slice) -> np.ndarray:
+    """``a[images, :, rows]`` with each plane's rows as one axis.
+
+    A view of a C-contiguous ``a`` (whole rows are adjacent), so a GEMM's
+    ``out=`` into it writes ``a``.
+    """
+    block = a[images, :, rows]
+    return block.reshape(*block.shape[:2], -1)
 
 
 _BLAS_INT_MAX = 2**31 - 1
@@ -459,12 +494,11 @@ def _conv2d_im2col(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair
     K, Og = Cg * kh * kw, O // groups
     columns = _Columns(x.shape, (kh, kw), out_hw, stride, padding, dilation, x.dtype)
     w3 = weight.reshape(groups, Og, K)
-    y = np.empty((N, O, *out_hw), dtype=x.dtype)  # every slice is a GEMM's out=
-    y3 = y.reshape(N, O, out_hw[0] * out_hw[1])
-    for s in columns.slices(N):
-        cols = columns.unfold(x[s])
+    y = np.empty((N, O, *out_hw), dtype=x.dtype)  # every block is a GEMM's out=
+    for images, rows in columns.blocks(N):
+        cols, y3 = columns.unfold(x, images, rows), _rows(y, images, rows)
         for g in range(groups):
-            np.matmul(w3[g], cols[:, g * K:(g + 1) * K], out=y3[s, g * Og:(g + 1) * Og])
+            np.matmul(w3[g], cols[:, g * K:(g + 1) * K], out=y3[:, g * Og:(g + 1) * Og])
     return y
 
 
@@ -499,12 +533,11 @@ def _grad_input_im2col(grad_output: np.ndarray, weight: np.ndarray, input_shape:
     dx = np.zeros(input_shape, dtype=grad_output.dtype)
     columns = _Columns(input_shape, (kh, kw), (oh, ow), stride, padding, dilation, dx.dtype)
     wT = weight.reshape(groups, Og, K).transpose(0, 2, 1)
-    g3 = grad_output.reshape(N, O, oh * ow)
-    for s in columns.slices(N):
-        cols = columns.target(dx[s])
+    for images, rows in columns.blocks(N):
+        cols, g3 = columns.target(dx, images, rows), _rows(grad_output, images, rows)
         for g in range(groups):
-            np.matmul(wT[g], g3[s, g * Og:(g + 1) * Og], out=cols[:, g * K:(g + 1) * K])
-        columns.fold(cols, dx[s])
+            np.matmul(wT[g], g3[:, g * Og:(g + 1) * Og], out=cols[:, g * K:(g + 1) * K])
+        columns.fold(cols, dx, images, rows)
     return dx
 
 
@@ -548,11 +581,10 @@ def _grad_weight_im2col(x: np.ndarray, grad_output: np.ndarray, weight_shape: Sh
     dw = np.zeros(weight_shape, dtype=x.dtype)
     columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
     dw3 = dw.reshape(groups, Og, K)
-    g3 = grad_output.reshape(N, O, oh * ow)
-    for s in columns.slices(N):
-        cols = columns.unfold(x[s])
+    for images, rows in columns.blocks(N):
+        cols, g3 = columns.unfold(x, images, rows), _rows(grad_output, images, rows)
         for g in range(groups):
-            per_image = np.matmul(g3[s, g * Og:(g + 1) * Og],
+            per_image = np.matmul(g3[:, g * Og:(g + 1) * Og],
                                   cols[:, g * K:(g + 1) * K].transpose(0, 2, 1))
             dw3[g] += per_image.sum(axis=0)
     return dw
