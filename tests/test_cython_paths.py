@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import convreg
-from convreg.testing.strategies import conv_problems, values
+from convreg.testing.strategies import conv_problems, exponents, values
 
 cython = pytest.importorskip("convreg.plugins.cython")
 pytestmark = pytest.mark.skipif("cython" not in implementing("conv2d"),
@@ -58,7 +58,7 @@ def _scale(*arrays):
     return float(np.prod([np.abs(a.astype(np.float64)).max(initial=0.0) for a in arrays]))
 
 
-@pytest.mark.parametrize("how", ["direct", "blocked", "blocked-narrow", "im2col", "implicit"])
+@pytest.mark.parametrize("how", cython.ALGORITHMS)
 @given(problem=conv_problems(wide=True), data=st.data(),
        workspace=st.sampled_from([1, 1 << 10, 1 << 25]))
 def test_every_algorithm_agrees_with_reference(how, problem, data, workspace):
@@ -245,3 +245,105 @@ def test_an_isa_cap_never_raises_the_instruction_set():
     with isa_capped(0):
         assert cython._conv.gw_taps_per_tile(True) == 2  # the baseline's wide tile
     assert cython._conv.gw_taps_per_tile(True) == taps
+
+
+# -- Winograd F(2x2, 3x3) --------------------------------------------------------
+
+
+@st.composite
+def winograd_problems(draw):
+    """3x3 kernels at stride 1, one group: where F(2x2, 3x3) runs. The kit's wide
+    magnitudes and cancelling sums, padding 0-2 a side, up to 40 channels."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n, c, o = draw(st.integers(1, 2)), draw(st.integers(1, 40)), draw(st.integers(1, 6))
+    pads = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    H = max(1, 3 - 2 * pads[0]) + draw(st.integers(0, 9))
+    W = max(1, 3 - 2 * pads[1]) + draw(st.integers(0, 9))
+    ex, ew, eg = draw(exponents(dtype, 3))
+    x = draw(values((n, c, H, W), dtype, ex, cancelling=True))
+    w = draw(values((o, c, 3, 3), dtype, ew, cancelling=True))
+    return x, w, pads, eg
+
+
+@given(problem=winograd_problems(), data=st.data())
+def test_winograd_agrees_with_reference_within_the_kit_tolerance(problem, data):
+    x, w, pads, eg = problem
+    ref_x, ref_w = x.astype(np.float64), w.astype(np.float64)
+    want_y = convreg.conv2d(ref_x, ref_w, padding=pads, backend="reference")
+    g = data.draw(values(want_y.shape, x.dtype, eg, cancelling=True))
+    want_dx = convreg.conv2d_grad_input(g.astype(np.float64), ref_w, x.shape, padding=pads,
+                                        backend="reference")
+    with convreg.planner.force("winograd"):
+        y = convreg.conv2d(x, w, padding=pads, backend="cython")
+        dx = convreg.conv2d_grad_input(g, w, x.shape, padding=pads, backend="cython")
+    assert_close(y, want_y, dtype=x.dtype, scale=_scale(x, w), terms=w[0].size)
+    assert_close(dx, want_dx, dtype=x.dtype, scale=_scale(g, w), terms=g.shape[1] * 9)
+
+
+def _sign_patterns(shape, rng):
+    """Inputs that make Winograd's intermediates largest: every value at the same
+    magnitude, in sign patterns that align with the transforms' rows."""
+    n, c, h, w = shape
+    checker = np.indices((h, w)).sum(axis=0) % 2 * 2 - 1.0
+    stripes = np.where(np.arange(w) % 4 < 2, 1.0, -1.0) * np.ones((h, 1))
+    yield np.broadcast_to(checker, shape)
+    yield np.broadcast_to(stripes, shape)
+    yield np.ones(shape)
+    yield rng.choice([-1.0, 1.0], size=shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 16, 256])
+def test_winograd_stays_within_the_kit_tolerance_on_its_worst_inputs(dtype, channels):
+    """The error bound's worst cases (see plugins/cython.py): intermediates at 64 C
+    max|x| max|w| against the direct sum's 9 C. Errors stay within the tolerance
+    (measured: at most 0.87 of it in float32, as the blocked kernel, implicit GEMM
+    and im2col on the same inputs, for 16 to 2048 channels)."""
+    from convreg.testing import tolerance
+
+    rng = np.random.default_rng(channels)
+    worst = 0.0
+    for x in _sign_patterns((1, channels, 10, 10), rng):
+        for w in _sign_patterns((4, channels, 3, 3), rng):
+            # ... times the largest-mantissa values of a binade, which round worst
+            x_, w_ = (x * (2 - 2.0**-20)).astype(dtype), (w * 1.75).astype(dtype)
+            assert cython._winograd_holds(x_, w_)  # Winograd runs, no fallback
+            want = convreg.conv2d(x_.astype(np.float64), w_.astype(np.float64), padding=1,
+                                  backend="reference")
+            with convreg.planner.force("winograd"):
+                got = convreg.conv2d(x_, w_, padding=1, backend="cython")
+            tol = tolerance(dtype, _scale(x_, w_), 9 * channels)
+            worst = max(worst, float(np.abs(got - want).max()) / tol)
+    assert worst <= 1.0, f"error {worst:.3g} times the kit's tolerance"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_falls_back_where_its_bound_does_not_hold(dtype):
+    """Non-finite values, intermediates beyond the dtype's range, weights near the
+    subnormals: the blocked kernel answers, so the result is the definition's."""
+    info = np.finfo(dtype)
+    x = np.ones((1, 2, 6, 6), dtype)
+    w = np.ones((3, 2, 3, 3), dtype)
+    with_inf = x.copy()
+    with_inf[0, 0, 2, 2] = with_inf[0, 1, 3, 3] = np.inf  # two infs in one tile: inf - inf
+    huge = np.full_like(x, info.max / 8)  # 64 C d g overflows; 9 C d g does not
+    cases = [(with_inf, w), (huge, w / 8), (x, w * (4 * float(info.tiny)))]
+    for x_, w_ in cases:
+        assert not cython._winograd_holds(x_, w_)
+        with np.errstate(all="ignore"):
+            want = convreg.conv2d(x_, w_, padding=1, backend="reference")
+            with convreg.planner.force("winograd"):
+                got = convreg.conv2d(x_, w_, padding=1, backend="cython")
+        np.testing.assert_allclose(got, want, rtol=1e-5)  # inf where inf, no NaN
+
+
+def test_winograd_is_admissible_only_for_its_geometry():
+    ok = cython.winograd_admissible
+    assert ok("conv2d", (8, 4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    assert ok("conv2d_grad_input", (8, 4, 3, 3), (1, 1), (2, 2, 0, 0), (1, 1), 1)
+    assert not ok("conv2d_grad_input", (8, 4, 3, 3), (1, 1), (3, 3, 3, 3), (1, 1), 1)
+    assert not ok("conv2d_grad_weight", (8, 4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    assert not ok("conv2d", (8, 4, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1)
+    assert not ok("conv2d", (8, 4, 3, 3), (1, 1), (1, 1, 1, 1), (2, 2), 1)
+    assert not ok("conv2d", (8, 2, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2)
+    assert not ok("conv2d", (8, 4, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1)

@@ -98,7 +98,7 @@ print(os.waitstatus_to_exitcode(status))
 # more on a 2-core AVX-512 EPYC that sustains ~300 GFLOP/s), so an
 # interrupt after 0.3 s can only be seen if the kernel polls for it. The
 # cases cover every kernel family: correlation bands, the channel-blocked
-# and plain direct layer loops, implicit GEMM and im2col, and pooling; the
+# and plain direct layer loops, implicit GEMM, im2col and Winograd, and pooling; the
 # layer ops' algorithm is forced, so each case runs the family it names
 # whatever the planner would choose.
 _INTERRUPT_CASES = """
@@ -115,6 +115,7 @@ cases = {
     "conv2d blocked": (convreg.conv2d, [(1, 64, 1024, 1024), (64, 64, 7, 7)], {}, "blocked"),
     "conv2d implicit": (convreg.conv2d, [(1, 64, 1024, 1024), (64, 64, 7, 7)], {}, "implicit"),
     "conv2d im2col": (convreg.conv2d, [(1, 64, 1024, 1024), (64, 64, 7, 7)], {}, "im2col"),
+    "conv2d winograd": (convreg.conv2d, [(2, 64, 1024, 1024), (64, 64, 3, 3)], {}, "winograd"),
     "conv2d direct": (convreg.conv2d, [(1, 1, 8192, 8192), (1, 1, 31, 31)], {}, "direct"),
     "grad_input direct": (convreg.conv2d_grad_input,
                           [(1, 1, 8162, 8162), (1, 1, 31, 31), ((1, 1, 8192, 8192),)], {},

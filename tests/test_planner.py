@@ -260,10 +260,14 @@ def test_a_forced_algorithm_is_the_one_that_runs(algorithm, monkeypatch):
                                 lambda *a, _n=name, _f=fn: ran.append(_n) or _f(*a))
     x, w = np.ones((2, 4, 6, 6)), np.ones((8, 4, 3, 3))
     with planner.force(algorithm):
-        y = convreg.conv2d(x, w)  # stride 1: every algorithm is admissible
+        y = convreg.conv2d(x, w)  # stride 1, 3x3: every algorithm is admissible ...
         convreg.conv2d_grad_input(y, w, x.shape)
         convreg.conv2d_grad_weight(x, y, w.shape)
-    assert ran == [algorithm] * 3
+    # ... but Winograd has no weight gradient: the rules choose that one.
+    assert ran[:2] == [algorithm] * 2
+    assert ran[2] == (algorithm if algorithm != "winograd" else
+                      cython.algorithm("conv2d_grad_weight", x.shape, w.shape, (4, 4), (1, 1),
+                                       (0, 0, 0, 0), 1))
 
 
 def test_plan_cli_times_each_algorithm_and_names_the_choices():
@@ -273,8 +277,10 @@ def test_plan_cli_times_each_algorithm_and_names_the_choices():
     assert out.returncode == 0, out.stderr
     for op in ("conv2d:", "conv2d_grad_input:", "conv2d_grad_weight:"):
         assert op in out.stdout
-    for name in cython.ALGORITHMS:  # 16 channels fill one float32 vector: no narrow tile
-        assert out.stdout.count(f"  {name} ") == (0 if name == "blocked-narrow" else 3), name
+    # 16 channels fill one float32 vector: no narrow tile; Winograd has no weight gradient.
+    expected = {"blocked-narrow": 0, "winograd": 2}
+    for name in cython.ALGORITHMS:
+        assert out.stdout.count(f"  {name} ") == expected.get(name, 3), name
     assert out.stdout.count("<- fastest") == 3 and out.stdout.count("the rules' choice") == 3
     bad = subprocess.run([sys.executable, "-m", "convreg", "plan", "--input", "2,8,12",
                           "--weight", "16,8,3,3"], capture_output=True, text=True, timeout=120)

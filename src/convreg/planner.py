@@ -4,7 +4,8 @@ Model
 -----
 A backend with several algorithms for one op (the ``cython`` backend has five
 for each layer op: plain direct loops, channel-blocked register tiles of two
-vectors of channels or of one, implicit GEMM and im2col + GEMM) asks
+vectors of channels or of one, implicit GEMM and im2col + GEMM, and Winograd
+for 3x3 kernels) asks
 :func:`run` to pick one. A *plan* is that choice for one *signature*: the
 op, the input and weight shapes, the
 dtype, the geometry, the thread count and the CPU's instruction set, so a

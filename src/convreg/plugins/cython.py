@@ -46,6 +46,10 @@ size of its largest operand, never a column matrix of all patches:
   stride phase's share of the input gradient at a time;
 * implicit GEMM: the input and the result on the padded grid (``N x C x
   Hp x Wp`` and ``N x O x Hp x Wp``);
+* Winograd: the input on its tile grid (``N x C x (2*ceil(H_out/2) + 2) x
+  (2*ceil(W_out/2) + 2)``) and one buffer of at most
+  ``WINOGRAD_WORKSPACE_BYTES`` (16 MiB) for the transformed input and the
+  GEMMs' results of a block of tiles;
 * im2col: one column buffer of at most ``WORKSPACE_BYTES`` (32 MiB; more
   only when a single output row's ``C * kh * kw * W_out`` columns exceed
   it), reused for every block of images or of one image's output rows,
@@ -57,7 +61,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,22 +73,24 @@ from ..threads import get_num_threads, openmp_enabled
 
 try:
     from .._cy import _conv, _corr2d, _implicit_gemm, _pool
+    from .._cy import _winograd as _winograd_k
 except ImportError as exc:  # not built: listed unavailable with this reason
     _IMPORT_ERROR: ImportError | None = exc
 else:
     _IMPORT_ERROR = None
 
 __all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "use_gemm",
-           "WORKSPACE_BYTES"]
+           "winograd_admissible", "WINOGRAD_OPS", "WORKSPACE_BYTES", "WINOGRAD_WORKSPACE_BYTES"]
 
 #: The layer ops' algorithms, as `algorithm` and the planner name them.
 #: "blocked-narrow" is the blocked kernels with one-vector channel blocks
 #: where "blocked" takes two (groups of more channels than a vector holds):
 #: the register tile the rules chose on a 256-bit FMA datapath (AMD) is not
 #: always the one a CPU with two 512-bit FMA units prefers, so the planner
-#: measures both.
-ALGORITHMS = ("direct", "blocked", "blocked-narrow", "implicit", "im2col")
-_NOT_IMPLICIT = ("direct", "blocked", "blocked-narrow", "im2col")
+#: measures both. "winograd" is F(2x2, 3x3) for 3x3 kernels at stride 1
+#: (`winograd_admissible`; its error bound is stated beside it): the rules
+#: never choose it, measuring may.
+ALGORITHMS = ("direct", "blocked", "blocked-narrow", "implicit", "im2col", "winograd")
 
 #: The plain direct loops beat the blocked kernels and every GEMM below this
 #: many output channels per group for the forward pass and the input
@@ -598,13 +604,156 @@ def _grad_weight_direct(x: np.ndarray, grad_output: np.ndarray, weight_shape: Sh
     return dw
 
 
+# -- Winograd F(2x2, 3x3) ----------------------------------------------------
+#
+# Error bound. With d = max|x|, g = max|w| and C channels, the transforms
+# bound every intermediate: |V| <= 4d (B^T's rows add two values, twice),
+# |U| <= 2.25g (G's rows sum to 1, 1.5, 1.5, 1 in magnitude), and an output
+# of a tile sums 9 entries of M = sum_c U V whose magnitudes add up to at
+# most (sum_i |G_i| |B_i|)^2 C d g = 64 C d g, against 9 C d g for the
+# direct sum. So to first order in the unit roundoff u, Winograd's error is
+# bounded by the direct sum's bound with its 9 C d g replaced by 64 C d g
+# (7.1x), plus 650 C d g u from the transforms themselves, which add and
+# subtract only: the same order in C as the direct sum's, a constant ~7
+# larger in the worst case. Measured errors are as the other algorithms':
+# the conformance kit's tolerance (4 eps per term, ``testing.tolerance``)
+# holds on every property with Winograd forced, and on the bound's worst
+# inputs (equal magnitudes in sign patterns aligned with the transforms,
+# 16 to 2048 channels) the largest float32 error was 0.87 of it, exactly
+# that of the blocked kernel, implicit GEMM and im2col on the same inputs
+# (tests/test_cython_paths.py, test_winograd_stays_within_the_kit_tolerance_*).
+# Where the bound itself fails, Winograd is not run (`_winograd_holds`):
+# non-finite values (inf - inf in a transform gives NaN where the direct
+# sum gives inf), a largest intermediate 64 C d g beyond the dtype's range,
+# and weights so small (max|w| under 16 times the smallest normal number)
+# that a transformed weight rounded among the subnormals would lose relative
+# precision the direct sum never does. The call then runs the
+# blocked kernel, and the answer is the same up to rounding either way.
+
+#: F(2x2, 3x3)'s ops: the forward pass, and the input gradient as the
+#: forward pass of the flipped, transposed kernel over the output gradient.
+WINOGRAD_OPS = ("conv2d", "conv2d_grad_input")
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+_G_KRON_G = np.kron(_G, _G)
+#: sum_i |G_i| |B_i| squared: the largest intermediate per C d g (see above).
+_WINOGRAD_GROWTH = 64.0
+
+
+def winograd_admissible(op: str, w_shape: Sequence[int], stride: Pair, padding: Pads,
+                        dilation: Pair, groups: int) -> bool:
+    """Whether F(2x2, 3x3) computes this geometry: a 3x3 kernel at stride 1, no
+    dilation, one group; for the input gradient, padding of at most 2 (its
+    forward pass pads the output gradient by ``2 - padding``)."""
+    return (op in WINOGRAD_OPS and tuple(w_shape[2:]) == (3, 3) and stride == (1, 1)
+            and dilation == (1, 1) and groups == 1
+            and (op == "conv2d" or max(padding) <= 2))
+
+
+def _winograd_weights(weight: np.ndarray) -> np.ndarray:
+    """``U = G g G^T`` for every kernel, as ``(16, O, C)`` in the weight's dtype."""
+    O, C = weight.shape[:2]
+    # vec(G g G^T) = (G kron G) vec(g): one GEMM over all O*C kernels.
+    kron = _G_KRON_G.astype(weight.dtype)
+    return np.ascontiguousarray((kron @ weight.reshape(O * C, 9).T).reshape(16, O, C))
+
+
+def _winograd_holds(x: np.ndarray, weight: np.ndarray) -> bool:
+    """Whether the error bound holds for these values (see above): all finite, the
+    largest intermediate, 64 C max|x| max|w|, inside the dtype's range, and max|w| at
+    least 16 times the smallest normal number, so that a transformed weight rounded
+    among the subnormals errs by less than eps/16 of max|w|. (min and max propagate
+    NaN, which then fails the first test.)"""
+    d = max(-float(x.min()), float(x.max()))
+    g = max(-float(weight.min()), float(weight.max()))
+    info = np.finfo(x.dtype)
+    bound = _WINOGRAD_GROWTH * weight.shape[1] * d * g
+    return math.isfinite(bound) and bound <= float(info.max) and g >= 16 * float(info.tiny)
+
+
+#: Upper bound on Winograd's transformed input and GEMM results together
+#: (``16 (C + O)`` values per tile); a batch is transformed in blocks of
+#: whole images, or of one image's tile rows, that fit.
+WINOGRAD_WORKSPACE_BYTES = 16 << 20
+
+
+def _winograd(x: np.ndarray, weight: np.ndarray, padding: Pads, out_hw: Pair,
+              fallback: Callable[[], np.ndarray]) -> np.ndarray:
+    """The 3x3 stride-1 correlation of ``x`` zero-padded by ``padding``, by F(2x2, 3x3);
+    ``fallback()`` computes it where the bound does not hold (see above)."""
+    N, C = x.shape[:2]
+    O = weight.shape[0]
+    oh, ow = out_hw
+    if x.size == 0 or oh * ow == 0 or not _winograd_holds(x, weight):
+        return fallback()
+    U = _winograd_weights(weight)
+    th, tw = -(-oh // 2), -(-ow // 2)
+    xt = _shifted(x, (2 * th + 2, 2 * tw + 2), (padding[0], padding[2]))
+    y = np.empty((N, O, oh, ow), dtype=x.dtype)
+    per_row = 16 * (C + O) * tw * x.dtype.itemsize
+    fit = max(1, WINOGRAD_WORKSPACE_BYTES // per_row)  # tile rows per block
+    images, rows = (max(1, min(N, fit // th)), th) if fit >= th else (1, fit)
+    V = _planes(C * images * rows * tw, x.dtype)
+    M = _planes(O * images * rows * tw, x.dtype)
+    # The transforms run on this thread alone, as im2col's unfolding: BLAS's
+    # threads do the GEMMs, and an OpenMP team taking turns with them made
+    # the whole 1.2-1.6x slower (measured on VGG's 3x3 layers, 2 threads).
+    threads = 1
+    for n0 in range(0, N, images):
+        block = slice(n0, min(N, n0 + images))
+        n = block.stop - block.start
+        for r0 in range(0, th, rows):
+            r = min(rows, th - r0)
+            T = n * r * tw
+            _winograd_k.input_transform(xt[block], V, r0, r, threads)
+            np.matmul(U, _matrices(V, C, T), out=_matrices(M, O, T))
+            _winograd_k.output_transform(M, y[block], r0, r, threads)
+    return y
+
+
+def _matrices(planes: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """The ``(16, rows, columns)`` matrices at the start of each plane: a view, always
+    (``out=`` must write the planes themselves)."""
+    itemsize = planes.itemsize
+    return np.lib.stride_tricks.as_strided(
+        planes, (16, rows, columns), (planes.strides[0], columns * itemsize, itemsize))
+
+
+def _planes(size: int, dtype: np.dtype[Any]) -> np.ndarray:
+    """16 planes of ``size`` values, rows of a ``(16, S)`` array whose row length in bytes is
+    256 more than a multiple of 4 KiB: planes a multiple of 4 KiB apart share L1 cache
+    sets, and a transform writing all 16 at once ran 6x slower."""
+    itemsize = np.dtype(dtype).itemsize
+    pad = (256 - size * itemsize) % 4096 // itemsize
+    return np.empty((16, size + pad), dtype=dtype)
+
+
+def _conv2d_winograd(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair,
+                     padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    return _winograd(x, weight, padding, out_hw,
+                     lambda: _conv2d_blocked(x, weight, out_hw, stride, padding, dilation, groups))
+
+
+def _grad_input_winograd(grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
+                         stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    # The adjoint of a stride-1 correlation is the correlation of the output
+    # gradient, padded by 2 - padding, with the kernel turned half a turn
+    # and its channel axes swapped.
+    flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    return _winograd(grad_output, flipped, tuple(2 - p for p in padding),  # type: ignore[arg-type]
+                     (input_shape[2], input_shape[3]),
+                     lambda: _oc_blocked_grad_input(grad_output, weight, input_shape, stride,
+                                                    padding, dilation, groups))
+
+
 #: The algorithms of each layer op, by the names `algorithm` returns.
 _CONV2D = {"direct": _conv2d_direct, "blocked": _conv2d_blocked,
            "blocked-narrow": functools.partial(_conv2d_blocked, narrow=True),
-           "implicit": _conv2d_implicit, "im2col": _conv2d_im2col}
+           "implicit": _conv2d_implicit, "im2col": _conv2d_im2col,
+           "winograd": _conv2d_winograd}
 _GRAD_INPUT = {"direct": _grad_input_direct, "blocked": _oc_blocked_grad_input,
                "blocked-narrow": functools.partial(_oc_blocked_grad_input, narrow=True),
-               "implicit": _grad_input_implicit, "im2col": _grad_input_im2col}
+               "implicit": _grad_input_implicit, "im2col": _grad_input_im2col,
+               "winograd": _grad_input_winograd}
 _GRAD_WEIGHT = {"direct": _grad_weight_direct, "blocked": _grad_weight_blocked,
                 "blocked-narrow": functools.partial(_grad_weight_blocked, narrow=True),
                 "implicit": _grad_weight_implicit, "im2col": _grad_weight_im2col}
@@ -619,15 +768,18 @@ def isa_name() -> str:
     return ISA_NAMES[_conv.isa()] if _IMPORT_ERROR is None else "none (not built)"
 
 
-def admissible(x_shape: Sequence[int], stride: Pair, padding: Pads) -> tuple[str, ...]:
-    """The algorithms that can compute a layer op of this geometry, the rules' usual order.
+def admissible(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: Pair,
+               padding: Pads, dilation: Pair, groups: int) -> tuple[str, ...]:
+    """The algorithms that can compute a layer op of this geometry, in `ALGORITHMS` order.
 
     All of them, except implicit GEMM off stride 1 or where its padded grids
-    would overflow a 32-bit BLAS int.
+    would overflow a 32-bit BLAS int, and Winograd outside
+    `winograd_admissible`.
     """
-    if stride == (1, 1) and _fits_blas(x_shape, padding):
-        return ALGORITHMS
-    return _NOT_IMPLICIT
+    implicit = stride == (1, 1) and _fits_blas(x_shape, padding)
+    winograd = winograd_admissible(op, w_shape, stride, padding, dilation, groups)
+    return tuple(a for a in ALGORITHMS
+                 if (a != "implicit" or implicit) and (a != "winograd" or winograd))
 
 
 def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
@@ -650,7 +802,7 @@ def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
     # and weight gradient) or the input channels (the input gradient).
     blocked = Cg if op == "conv2d_grad_input" else Og
     wide = _block_width(blocked, dtype) != _block_width(blocked, dtype, narrow=True)
-    allowed = admissible(x_shape, stride, padding)
+    allowed = admissible(op, x_shape, w_shape, stride, padding, dilation, groups)
     return planner.run(op, signature, algorithms, allowed,
                        lambda: algorithm(op, x_shape, w_shape, (out_hw[0], out_hw[1]), stride,
                                          padding, groups), work, args,
