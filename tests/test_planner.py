@@ -7,6 +7,7 @@ choice they check follows from the algorithms, not from the machine.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -316,3 +317,94 @@ def test_the_narrow_blocked_tile_agrees_where_it_differs(dtype, channels, stride
                      terms=w.shape[0] * 6)
         assert_close(dw, want_dw, dtype=dtype, scale=float(np.abs(g).max() * np.abs(x).max()),
                      terms=g[:, 0].size)
+
+
+# -- wisdom ---------------------------------------------------------------------
+
+
+def _measured_fake_plan(calls):
+    planner.set_planner("measure", min_work=0)
+    planner.run("op", ("op", (3, 4), "f"), _fakes(calls), ("slow", "fast"), lambda: "slow", 10,
+                (1,))
+    return planner.plans()[("op", (3, 4), "f")]
+
+
+def test_wisdom_saved_and_loaded_skips_the_measuring(tmp_path):
+    calls: list[str] = []
+    plan = _measured_fake_plan(calls)
+    path = tmp_path / "wisdom.json"
+    assert planner.save_wisdom(path) == 1
+    planner.clear()
+    assert planner.load_wisdom(path) == 1
+    calls.clear()
+    planner.run("op", ("op", (3, 4), "f"), _fakes(calls), ("slow", "fast"), lambda: "slow", 10,
+                (1,))
+    assert calls == ["fast"]  # no timing: the wisdom's choice ran once
+    assert planner.plans()[("op", (3, 4), "f")] == plan
+
+
+def test_wisdom_is_ignored_by_the_rules_and_dropped_where_not_admissible(tmp_path):
+    _measured_fake_plan([])
+    path = tmp_path / "wisdom.json"
+    planner.save_wisdom(path)
+    for mode in ("estimate", "off"):
+        planner.set_planner(mode)
+        planner.clear()
+        planner.load_wisdom(path)
+        calls: list[str] = []
+        planner.run("op", ("op", (3, 4), "f"), _fakes(calls), ("slow", "fast"), lambda: "slow",
+                    10, (1,))
+        assert calls == ["slow"], mode  # the rules, not the wisdom
+    planner.set_planner("measure", min_work=1 << 40)  # nothing measured from here on
+    planner.load_wisdom(path)
+    calls = []
+    planner.run("op", ("op", (3, 4), "f"), _fakes(calls), ("slow",), lambda: "slow", 10, (1,))
+    assert calls == ["slow"]  # "fast" is not admissible here: the wisdom's plan is dropped
+
+
+def test_wisdom_from_another_cpu_or_not_wisdom_is_refused(tmp_path):
+    _measured_fake_plan([])
+    path = tmp_path / "wisdom.json"
+    planner.save_wisdom(path)
+    data = json.loads(path.read_text())
+    data["cpu"] = "Some Other CPU"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="measured on 'Some Other CPU'"):
+        planner.load_wisdom(other)
+    for text in ("not json", json.dumps({"plans": []})):
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(ValueError, match="not convreg wisdom"):
+            planner.load_wisdom(tmp_path / "bad.json")
+    # a damaged entry is skipped, the others load
+    data = json.loads(path.read_text())
+    data["plans"].append({"signature": [1.5], "op": "op", "algorithm": "fast", "times": []})
+    path.write_text(json.dumps(data))
+    assert planner.load_wisdom(path) == 1
+
+
+def test_convreg_wisdom_makes_a_later_process_choose_alike_without_timing(tmp_path):
+    path = tmp_path / "wisdom.json"
+    measure = ("import numpy as np, convreg\n"
+               "convreg.set_planner('measure', min_work=0)\n"
+               "x, w = np.ones((2, 8, 12, 12), np.float32), np.ones((16, 8, 3, 3), np.float32)\n"
+               "convreg.conv2d(x, w, padding=1)\n")
+    first = subprocess.run([sys.executable, "-c", measure +
+                            f"print(convreg.planner.save_wisdom({str(path)!r}))\n"
+                            "print([p.algorithm for p in convreg.planner.plans().values()])"],
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    saved, chosen = first.stdout.splitlines()
+    assert saved == "1"
+    env = {**os.environ, "CONVREG_WISDOM": str(path)}
+    second = subprocess.run([sys.executable, "-c", "import logging\n"
+                             "logging.basicConfig(level=logging.DEBUG)\n" + measure +
+                             "print([p.algorithm for p in convreg.planner.plans().values()])"],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == chosen
+    assert "(wisdom)" in second.stderr and "measured" not in second.stderr
+    (tmp_path / "bad.json").write_text("{}")
+    bad = subprocess.run([sys.executable, "-c", "import convreg"], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "CONVREG_WISDOM": str(tmp_path / "bad.json")})
+    assert bad.returncode == 0 and "CONVREG_WISDOM" in bad.stderr and "not convreg wisdom" in bad.stderr

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 import convreg
+from convreg.planner import cpu_model
 
 __all__ = ["Case", "CASES", "measure", "run", "main"]
 
@@ -285,18 +286,6 @@ def summary(rows: Sequence[Row]) -> str:
             out.append(f"- {group}, {n} thread(s): convreg is {_geomean(ratios):.2f}x the best "
                        f"peer (geometric mean over {len(ratios)} timings; >1 is faster)")
     return "\n".join(out)
-
-
-def cpu_model() -> str:
-    """The processor's name (Linux's /proc/cpuinfo; elsewhere what platform says)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def environment(rows: Sequence[Row] = ()) -> str:

@@ -54,14 +54,24 @@ ints and strings, and it never changes whether a call succeeds.
 Seeing the choice: each new plan is logged at DEBUG on the ``convreg.plan``
 logger (with the measured times in ``measure`` mode), :func:`plans` lists
 the cache, and ``python -m convreg plan`` times the candidates for a shape.
+
+Wisdom (FFTW's word): :func:`save_wisdom` writes the measured plans to a
+JSON file and :func:`load_wisdom` (or ``CONVREG_WISDOM=path``, read at
+import) reads them back, so later processes on the same machine skip the
+measuring and choose alike, bit for bit. A file records the CPU it was
+measured on and is refused on another; ``measure`` mode uses it, the rules
+of ``estimate`` and ``off`` ignore it; a plan naming an algorithm a call
+does not admit is dropped and made again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
+import platform
 import threading
 import time
 import warnings
@@ -69,7 +79,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = ["MODES", "DEFAULT_MODE", "MEASURE_MIN_WORK", "ROUNDS", "TIME_LIMIT", "Plan",
-           "set_planner", "get_planner", "force", "forced", "plans", "clear", "run"]
+           "set_planner", "get_planner", "force", "forced", "plans", "clear", "run",
+           "save_wisdom", "load_wisdom", "cpu_model"]
 
 logger = logging.getLogger("convreg.plan")
 
@@ -122,6 +133,7 @@ class _State:
         self.time_limit = TIME_LIMIT
         self.forced: str | None = os.environ.get("CONVREG_PLAN", "").strip() or None
         self.plans: dict[tuple[Any, ...], Plan] = {}
+        self.wisdom: dict[tuple[Any, ...], Plan] = {}  # load_wisdom's, for measure mode
         self.lock = threading.Lock()  # one measurement per signature at a time
 
 
@@ -136,6 +148,21 @@ def _env_mode() -> str:
 
 
 _state = _State()
+
+
+def _env_wisdom() -> None:
+    """``CONVREG_WISDOM=path``: load that wisdom at import; a file not there yet is
+    fine (save it there later), one that cannot be used is a warning, never an error."""
+    path = os.environ.get("CONVREG_WISDOM", "").strip()
+    if not path:
+        return
+    try:
+        logger.debug("CONVREG_WISDOM: %d plans from %s", load_wisdom(path), path)
+    except FileNotFoundError:
+        logger.debug("CONVREG_WISDOM: no file %s yet", path)
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"CONVREG_WISDOM: {exc}; planning as if there were none", RuntimeWarning,
+                      stacklevel=2)
 
 
 def set_planner(mode: str | None, *, min_work: int | None = None,
@@ -224,8 +251,100 @@ def plans() -> dict[tuple[Any, ...], Plan]:
 
 
 def clear() -> None:
-    """Drop every cached plan (the next call of each signature plans again)."""
+    """Drop every cached plan, loaded wisdom included (the next call of each
+    signature plans again)."""
     _state.plans.clear()
+    _state.wisdom.clear()
+
+
+def cpu_model() -> str:
+    """The processor's name (Linux's /proc/cpuinfo; elsewhere what platform says)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+#: What a wisdom file says about itself; `load_wisdom` checks both.
+_WISDOM_FORMAT = "convreg-wisdom-1"
+
+
+def save_wisdom(path: str | os.PathLike[str]) -> int:
+    """Write the measured plans to ``path`` (JSON) and return how many.
+
+    Only plans made by measuring are saved (the rules' choices need no
+    wisdom); loaded wisdom that was used is saved again. The file names the
+    CPU (:func:`cpu_model`), and :func:`load_wisdom` refuses it elsewhere.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, convreg
+    >>> convreg.set_planner("measure", min_work=0)
+    >>> convreg.planner.clear()
+    >>> y = convreg.conv2d(np.ones((2, 8, 12, 12)), np.ones((16, 8, 3, 3)))
+    >>> path = os.path.join(tempfile.mkdtemp(), "wisdom.json")
+    >>> convreg.planner.save_wisdom(path)
+    1
+    >>> convreg.planner.clear()
+    >>> convreg.planner.load_wisdom(path)   # a later process: the same plan, no timing
+    1
+    >>> convreg.set_planner(None)
+    """
+    entries = [{"signature": _jsonable(sig), "op": p.op, "algorithm": p.algorithm,
+                "times": [list(t) for t in p.times]}
+               for sig, p in {**_state.wisdom, **_state.plans}.items() if p.how == "measured"]
+    with open(path, "w") as f:
+        json.dump({"format": _WISDOM_FORMAT, "cpu": cpu_model(), "plans": entries}, f, indent=1)
+    return len(entries)
+
+
+def load_wisdom(path: str | os.PathLike[str]) -> int:
+    """Read plans that :func:`save_wisdom` wrote; return how many were loaded.
+
+    ``measure`` mode then runs their algorithms without timing. Raises
+    ``ValueError`` for a file that is not convreg wisdom or was measured on
+    another CPU (its plans would be the other machine's), naming both.
+    """
+    with open(path) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{os.fspath(path)!r} is not convreg wisdom (not JSON: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != _WISDOM_FORMAT:
+        raise ValueError(f"{os.fspath(path)!r} is not convreg wisdom (format "
+                         f"{_WISDOM_FORMAT!r}); write one with convreg.planner.save_wisdom")
+    if data.get("cpu") != cpu_model():
+        raise ValueError(f"the wisdom in {os.fspath(path)!r} was measured on {data.get('cpu')!r}, "
+                         f"not this machine's {cpu_model()!r}: measure again here and save it")
+    loaded = 0
+    for entry in data.get("plans", ()):
+        try:
+            signature = _signature(entry["signature"])
+            plan = Plan(str(entry["op"]), str(entry["algorithm"]), "measured",
+                        tuple((str(n), float(t)) for n, t in entry["times"]))
+        except (KeyError, TypeError, ValueError):
+            continue  # a damaged entry: that signature is simply measured again
+        _state.wisdom[signature] = plan
+        loaded += 1
+    return loaded
+
+
+def _jsonable(value: Any) -> Any:
+    return [_jsonable(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _signature(value: Any) -> Any:
+    """A signature back from JSON: lists become tuples; only ints and strings are kept
+    (the purity rule's key types), anything else refused."""
+    if isinstance(value, list):
+        return tuple(_signature(v) for v in value)
+    if type(value) in (int, str):
+        return value
+    raise TypeError(f"not a signature element: {value!r}")
 
 
 def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], contenders: Sequence[str],
@@ -280,6 +399,13 @@ def run(op: str, signature: tuple[Any, ...], algorithms: Mapping[str, Callable[.
     if _state.mode == "off":
         return algorithms[estimate()](*args)
     plan = _state.plans.get(signature)
+    if plan is None and _state.mode == "measure":
+        plan = _state.wisdom.get(signature)
+        if plan is not None and plan.algorithm in admissible:
+            _state.plans[signature] = plan
+            logger.debug("%s %s: %s (wisdom)", op, signature, plan.algorithm)
+        else:
+            plan = None
     if plan is not None:
         return algorithms[plan.algorithm](*args)
     if _state.mode == "measure" and work >= _state.min_work and len(admissible) > 1:
@@ -300,3 +426,6 @@ def run(op: str, signature: tuple[Any, ...], algorithms: Mapping[str, Callable[.
     _state.plans[signature] = plan
     logger.debug("%s %s: %s (%s)", op, signature, plan.algorithm, plan.how)
     return algorithms[plan.algorithm](*args)
+
+
+_env_wisdom()
