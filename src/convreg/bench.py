@@ -190,6 +190,7 @@ class Row:
     threads: int
     seconds: dict[str, float]
     peak: float = float("nan")  # the machine's measured GFLOP/s at this thread count
+    plan: str = ""  # the cython backend's algorithm for this op, as its planner chose it
 
     def gflops(self, name: str) -> float:
         return self.case.flops() / self.seconds[name] / 1e9
@@ -237,11 +238,27 @@ def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
                     bar.set_postfix_str(f"{n} thr, {case.name}, {op}, {name}"[:60])
                     row = rows.setdefault((case.name, op, n), Row(case, op, n, {}, peak))
                     row.seconds[name] = measure(fn, repeats=repeats, min_time=min_time)
+                    if name == "convreg:cython":
+                        row.plan = _plan(case, op, n)
                     bar.update()
             finally:
                 limits.restore_original_limits()
                 convreg.set_num_threads(None)
     return list(rows.values())
+
+
+_LAYER_OPS = {"forward": "conv2d", "grad_input": "conv2d_grad_input",
+              "grad_weight": "conv2d_grad_weight"}
+
+
+def _plan(case: Case, op: str, threads: int) -> str:
+    """The algorithm the cython backend's planner ran for this timing, and how it chose."""
+    if op not in _LAYER_OPS:
+        return ""
+    from convreg.plugins import cython
+
+    plan = cython.plan_of(_LAYER_OPS[op], case.x, case.w, threads)
+    return "direct (tiny)" if plan is None else f"{plan.algorithm} ({plan.how})"
 
 
 def _geomean(values: Sequence[float]) -> float:
@@ -252,8 +269,9 @@ def table(rows: Sequence[Row]) -> str:
     """A Markdown table: GFLOP/s per implementation and convreg's ratio to each peer."""
     names = sorted({n for r in rows for n in r.seconds}, key=lambda n: (not n.startswith("convreg"), n))
     peers = [n for n in names if not n.startswith("convreg:")]
+    plans = any(r.plan for r in rows)
     head = (["case", "op", "thr"] + [f"{n} GFLOP/s" for n in names] + ["% peak"]
-            + [f"x {p}" for p in peers])
+            + [f"x {p}" for p in peers] + (["cython plan"] if plans else []))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r.case.name, r.op, str(r.threads)]
@@ -268,6 +286,8 @@ def table(rows: Sequence[Row]) -> str:
         cells.append("" if r.case.group == "chapter" else f"{100 * r.gflops(best) / r.peak:.0f}%")
         for p in peers:
             cells.append(f"{r.seconds[p] / r.seconds[best]:.2f}" if p in r.seconds else "")
+        if plans:
+            cells.append(r.plan)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -79,7 +79,7 @@ except ImportError as exc:  # not built: listed unavailable with this reason
 else:
     _IMPORT_ERROR = None
 
-__all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "use_gemm",
+__all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "plan_of", "use_gemm",
            "winograd_admissible", "WINOGRAD_OPS", "WORKSPACE_BYTES", "WINOGRAD_WORKSPACE_BYTES"]
 
 #: The layer ops' algorithms, as `algorithm` and the planner name them.
@@ -807,6 +807,16 @@ def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
                        lambda: algorithm(op, x_shape, w_shape, (out_hw[0], out_hw[1]), stride,
                                          padding, groups), work, args,
                        lambda estimate: _contenders(estimate, allowed, few, wide))
+
+
+def plan_of(op: str, x_shape: Sequence[int], w_shape: Sequence[int],
+            threads: int) -> planner.Plan | None:
+    """The cached plan of a layer op with these shapes at this thread count, if any
+    (what ``python -m convreg bench`` shows beside each timing)."""
+    for signature, plan in planner.plans().items():
+        if signature[:3] == (op, tuple(x_shape), tuple(w_shape)) and signature[8] == threads:
+            return plan
+    return None
 
 
 def _contenders(estimate: str, allowed: Sequence[str], few_channels: bool,
