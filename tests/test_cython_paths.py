@@ -14,7 +14,7 @@ import contextlib
 import numpy as np
 import pytest
 from conftest import assert_close, implementing
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import convreg
@@ -347,3 +347,43 @@ def test_winograd_is_admissible_only_for_its_geometry():
     assert not ok("conv2d", (8, 4, 3, 3), (1, 1), (1, 1, 1, 1), (2, 2), 1)
     assert not ok("conv2d", (8, 2, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 2)
     assert not ok("conv2d", (8, 4, 5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1)
+
+
+# -- the tiny calls' kernel -------------------------------------------------------
+
+
+@given(problem=conv_problems(wide=True))
+def test_tiny_calls_run_the_direct_loops_bit_for_bit(problem):
+    """Tiny calls take conv2d_tiny (no plan, no forcing); forcing "direct" runs
+    conv2d_direct: the same sums in the same order."""
+    x, w, b, kw = problem["x"], problem["w"], problem["b"], problem["kw"]
+    tiny = convreg.conv2d(x, w, b, backend="cython", **kw)
+    assume(tiny.size * w[0].size < cython.PARALLEL_MIN_WORK)
+    with convreg.planner.force("direct"):
+        direct = convreg.conv2d(x, w, b, backend="cython", **kw)
+    np.testing.assert_array_equal(tiny, direct)
+
+
+def test_tiny_kernel_checks_what_it_indexes():
+    tiny = cython._conv.conv2d_tiny
+    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 2, 2), np.float32)
+    y = np.zeros((1, 3, 4, 4), np.float32)
+    tiny(x, w, y, 1, 1, 1, 1, 1)
+    assert (y == 8).all()
+    with pytest.raises(ValueError, match="do not fit"):
+        tiny(x, w, np.zeros((1, 3, 5, 4), np.float32), 1, 1, 1, 1, 1)  # one row too many
+    with pytest.raises(ValueError, match="do not fit"):
+        tiny(x, w, y, 1, 1, 1, 1, 2)  # 3 output channels in 2 groups
+    with pytest.raises(TypeError, match="one dtype"):
+        tiny(x, w.astype(np.float64), y, 1, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="4-D"):
+        tiny(x[0], w, y, 1, 1, 1, 1, 1)
+    read_only = y.copy()
+    read_only.flags.writeable = False
+    with pytest.raises((BufferError, ValueError)):
+        tiny(x, w, read_only, 1, 1, 1, 1, 1)
+    with pytest.raises((BufferError, ValueError)):
+        tiny(x[:, :, :, ::2], w, np.zeros((1, 3, 4, 2), np.float32), 1, 1, 1, 1, 1)
+    big = np.ones((1, 1, 1100, 1100), np.float32)
+    with pytest.raises(ValueError, match="TINY_MAX_WORK"):
+        tiny(big, np.ones((1, 1, 1, 1), np.float32), np.zeros_like(big), 1, 1, 1, 1, 1)

@@ -16,6 +16,8 @@ row loop, which kept GCC from optimising it: +14% instructions there,
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy, memset
+from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release,
+                             PyObject_GetBuffer)
 
 cdef extern from *:
     """
@@ -274,6 +276,90 @@ def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] 
                                 for j in range(ow):
                                     y[n, o, i, j] += tap * xp[n, c, r0, c0 + j * sw]
     convreg_interrupt_finish(&halt)
+
+
+#: conv2d_tiny's limit in multiply-adds: it neither ticks nor threads, so it
+#: takes only what runs in microseconds.
+TINY_MAX_WORK = 1 << 20
+
+
+cdef inline void _conv2d_tiny(const floating* x, const floating* w, floating* y, Py_ssize_t N,
+                              Py_ssize_t C, Py_ssize_t Hp, Py_ssize_t Wp, Py_ssize_t O,
+                              Py_ssize_t Cg, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oh,
+                              Py_ssize_t ow, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh,
+                              Py_ssize_t dw, Py_ssize_t Og) noexcept nogil:
+    # conv2d_direct's loops in its order (the same sums, bit for bit), on raw pointers.
+    cdef Py_ssize_t n, o, ci, c, a, b, i, j
+    cdef floating tap
+    cdef const floating* row
+    cdef floating* out
+    for n in range(N):
+        for o in range(O):
+            for ci in range(Cg):
+                c = (o // Og) * Cg + ci
+                for a in range(kh):
+                    for b in range(kw):
+                        tap = w[((o * Cg + ci) * kh + a) * kw + b]
+                        for i in range(oh):
+                            row = x + ((n * C + c) * Hp + i * sh + a * dh) * Wp + b * dw
+                            out = y + ((n * O + o) * oh + i) * ow
+                            for j in range(ow):
+                                out[j] += tap * row[j * sw]
+
+
+def conv2d_tiny(xp, w, y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
+                Py_ssize_t groups):
+    """:func:`conv2d_direct` on one thread for calls of microseconds (the chapter's).
+
+    The same sums in the same order; what differs is the entry: the arrays
+    are taken through the buffer protocol, not as typed memoryviews, whose
+    creation was a quarter of a tiny call. Everything the loops index is
+    checked first: C-contiguous 4-D arrays of one float type, ``y`` writable,
+    shapes that fit (``(oh - 1)*sh + (kh - 1)*dh < Hp``, and so on), and at
+    most :data:`TINY_MAX_WORK` multiply-adds.
+    """
+    cdef Py_buffer bx, bw, by
+    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+    PyObject_GetBuffer(xp, &bx, flags)
+    try:
+        PyObject_GetBuffer(w, &bw, flags)
+        try:
+            PyObject_GetBuffer(y, &by, flags | PyBUF_WRITABLE)
+            try:
+                _tiny_checked(&bx, &bw, &by, sh, sw, dh, dw, groups)
+            finally:
+                PyBuffer_Release(&by)
+        finally:
+            PyBuffer_Release(&bw)
+    finally:
+        PyBuffer_Release(&bx)
+
+
+cdef int _tiny_checked(Py_buffer* bx, Py_buffer* bw, Py_buffer* by, Py_ssize_t sh, Py_ssize_t sw,
+                       Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups) except -1:
+    if bx.ndim != 4 or bw.ndim != 4 or by.ndim != 4:
+        raise ValueError("conv2d_tiny takes 4-D arrays")
+    fmt = bx.format.decode()
+    if fmt not in ("f", "d") or bw.format.decode() != fmt or by.format.decode() != fmt:
+        raise TypeError("conv2d_tiny takes float32 or float64 arrays, all of one dtype")
+    cdef Py_ssize_t N = bx.shape[0], C = bx.shape[1], Hp = bx.shape[2], Wp = bx.shape[3]
+    cdef Py_ssize_t O = bw.shape[0], Cg = bw.shape[1], kh = bw.shape[2], kw = bw.shape[3]
+    cdef Py_ssize_t oh = by.shape[2], ow = by.shape[3]
+    if (min(sh, sw, dh, dw, groups) < 1 or by.shape[0] != N or by.shape[1] != O
+            or O % groups or Cg * groups != C or min(kh, kw, oh, ow) < 1
+            or (oh - 1) * sh + (kh - 1) * dh >= Hp or (ow - 1) * sw + (kw - 1) * dw >= Wp):
+        raise ValueError(f"conv2d_tiny: shapes do not fit: x {(N, C, Hp, Wp)}, "
+                         f"w {(O, Cg, kh, kw)}, y {(by.shape[0], by.shape[1], oh, ow)}")
+    if N * O * oh * ow * Cg * kh * kw > TINY_MAX_WORK:
+        raise ValueError("conv2d_tiny is for calls of at most TINY_MAX_WORK multiply-adds")
+    with nogil:
+        if fmt == "f":
+            _conv2d_tiny(<const float*>bx.buf, <const float*>bw.buf, <float*>by.buf, N, C, Hp,
+                         Wp, O, Cg, kh, kw, oh, ow, sh, sw, dh, dw, O // groups)
+        else:
+            _conv2d_tiny(<const double*>bx.buf, <const double*>bw.buf, <double*>by.buf, N, C,
+                         Hp, Wp, O, Cg, kh, kw, oh, ow, sh, sw, dh, dw, O // groups)
+    return 0
 
 
 def conv2d_grad_input_direct(const floating[:, :, :, ::1] g, const floating[:, :, :, ::1] w,

@@ -11,7 +11,9 @@ first call of a large signature times the contenders and keeps the
 fastest, and :func:`algorithm` holds the rules used otherwise (the one place
 they are written); :func:`admissible` says which algorithms can run a
 geometry. Calls under ``PARALLEL_MIN_WORK`` multiply-adds run the plain
-direct loops without a plan. The rules:
+direct loops without a plan (``conv2d``'s through ``_conv.conv2d_tiny``,
+the same loops entered without typed memoryviews, whose creation was a
+quarter of such a call). The rules:
 
 * single-image ``corr2d``/``convolve2d``: a direct loop, parallel over
   output rows, register-blocked along a contiguous output row
@@ -872,9 +874,16 @@ class CythonBackend:
                padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
         O, Cg, kh, kw = weight.shape
         out_hw = conv_output_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
-        y: np.ndarray = _planned("conv2d", _CONV2D, x.shape, weight.shape, out_hw, stride,
-                                 padding, dilation, groups, x.dtype,
-                                 (x, weight, out_hw, stride, padding, dilation, groups))
+        if (x.shape[0] * O * out_hw[0] * out_hw[1] * Cg * kh * kw < PARALLEL_MIN_WORK
+                and planner.forced() is None):
+            # Tiny (the chapter's calls): what _planned and _conv2d_direct would
+            # do, without their generality; this path is most of a call's time.
+            y = np.zeros((x.shape[0], O, *out_hw), dtype=x.dtype)
+            _conv.conv2d_tiny(_pad(x, padding), weight, y, *stride, *dilation, groups)
+        else:
+            y = _planned("conv2d", _CONV2D, x.shape, weight.shape, out_hw, stride, padding,
+                         dilation, groups, x.dtype,
+                         (x, weight, out_hw, stride, padding, dilation, groups))
         if bias is not None:
             y += bias[:, None, None]
         return y
