@@ -387,3 +387,37 @@ def test_tiny_kernel_checks_what_it_indexes():
     big = np.ones((1, 1, 1100, 1100), np.float32)
     with pytest.raises(ValueError, match="TINY_MAX_WORK"):
         tiny(big, np.ones((1, 1, 1, 1), np.float32), np.zeros_like(big), 1, 1, 1, 1, 1)
+
+
+@given(data=st.data())
+def test_tiny_correlation_is_the_banded_kernel_bit_for_bit(data):
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    H, W = data.draw(st.integers(1, 40)), data.draw(st.integers(1, 40))
+    kh, kw = data.draw(st.integers(1, H)), data.draw(st.integers(1, W))
+    X = data.draw(values((H, W), dtype, cancelling=True))
+    K = data.draw(values((kh, kw), dtype, cancelling=True))
+    tiny, banded = (np.empty((H - kh + 1, W - kw + 1), dtype) for _ in range(2))
+    cython._corr2d.corr2d_tiny(X, K, tiny)
+    cython._corr2d.corr2d_valid(X, K, banded, 2)
+    np.testing.assert_array_equal(tiny, banded)
+
+
+def test_tiny_correlation_checks_what_it_indexes():
+    tiny = cython._corr2d.corr2d_tiny
+    X, K = np.ones((6, 8), np.float32), np.ones((1, 2), np.float32)
+    Y = np.empty((6, 7), np.float32)
+    tiny(X, K, Y)
+    assert (Y == 2).all()
+    with pytest.raises(ValueError, match="do not fit"):
+        tiny(X, K, np.empty((6, 8), np.float32))
+    with pytest.raises(TypeError, match="one dtype"):
+        tiny(X, K.astype(np.float64), Y)
+    with pytest.raises(ValueError, match="2-D"):
+        tiny(X[None], K, Y)
+    read_only = Y.copy()
+    read_only.flags.writeable = False
+    with pytest.raises((BufferError, ValueError)):
+        tiny(X, K, read_only)
+    big = np.ones((1100, 1100), np.float32)
+    with pytest.raises(ValueError, match="TINY_MAX_WORK"):
+        tiny(big, np.ones((1, 1), np.float32), np.empty_like(big))

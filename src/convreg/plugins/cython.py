@@ -180,7 +180,11 @@ def _valid_corr2d(X: np.ndarray, K: np.ndarray, pads: tuple[int, int, int, int])
     """Cross-correlate ``K`` over ``X`` zero-padded by ``pads``."""
     X = _pad(X, pads)
     Y = np.empty((X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), dtype=X.dtype)
-    _corr2d.corr2d_valid(X, K, Y, _threads(Y.size * K.size))
+    work = Y.size * K.size
+    if work < PARALLEL_MIN_WORK:  # the same sums, entered without typed memoryviews
+        _corr2d.corr2d_tiny(X, K, Y)
+    else:
+        _corr2d.corr2d_valid(X, K, Y, _threads(work))
     return Y
 
 
