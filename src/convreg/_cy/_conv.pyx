@@ -16,8 +16,6 @@ row loop, which kept GCC from optimising it: +14% instructions there,
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy, memset
-from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release,
-                             PyObject_GetBuffer)
 
 cdef extern from *:
     """
@@ -51,6 +49,7 @@ cdef extern from "conv_oc_rows.h" nogil:
 
 include "cpu_dispatch.pxi"
 include "interrupt.pxi"
+include "buffers.pxi"
 
 
 #: Channels in one 64-byte vector, by dtype name: the output channels of a
@@ -318,30 +317,15 @@ def conv2d_tiny(xp, w, y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_
     shapes that fit (``(oh - 1)*sh + (kh - 1)*dh < Hp``, and so on), and at
     most :data:`TINY_MAX_WORK` multiply-adds.
     """
-    cdef Py_buffer bx, bw, by
-    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
-    PyObject_GetBuffer(xp, &bx, flags)
-    try:
-        PyObject_GetBuffer(w, &bw, flags)
-        try:
-            PyObject_GetBuffer(y, &by, flags | PyBUF_WRITABLE)
-            try:
-                _tiny_checked(&bx, &bw, &by, sh, sw, dh, dw, groups)
-            finally:
-                PyBuffer_Release(&by)
-        finally:
-            PyBuffer_Release(&bw)
-    finally:
-        PyBuffer_Release(&bx)
+    _tiny_checked(_Operands(xp, w, y), sh, sw, dh, dw, groups)
 
 
-cdef int _tiny_checked(Py_buffer* bx, Py_buffer* bw, Py_buffer* by, Py_ssize_t sh, Py_ssize_t sw,
-                       Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups) except -1:
-    if bx.ndim != 4 or bw.ndim != 4 or by.ndim != 4:
-        raise ValueError("conv2d_tiny takes 4-D arrays")
-    fmt = bx.format.decode()
-    if fmt not in ("f", "d") or bw.format.decode() != fmt or by.format.decode() != fmt:
-        raise TypeError("conv2d_tiny takes float32 or float64 arrays, all of one dtype")
+cdef int _tiny_checked(_Operands ops, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh,
+                       Py_ssize_t dw, Py_ssize_t groups) except -1:
+    fmt = ops.dtype(4, "conv2d_tiny")
+    cdef Py_buffer* bx = &ops.a
+    cdef Py_buffer* bw = &ops.b
+    cdef Py_buffer* by = &ops.out
     cdef Py_ssize_t N = bx.shape[0], C = bx.shape[1], Hp = bx.shape[2], Wp = bx.shape[3]
     cdef Py_ssize_t O = bw.shape[0], Cg = bw.shape[1], kh = bw.shape[2], kw = bw.shape[3]
     cdef Py_ssize_t oh = by.shape[2], ow = by.shape[3]

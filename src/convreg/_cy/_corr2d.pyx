@@ -8,8 +8,6 @@ Contract (checked by the caller, convreg/plugins/cython.py, before entry):
 
 from cython cimport floating
 from cython.parallel cimport prange
-from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release,
-                             PyObject_GetBuffer)
 
 cdef extern from "corr2d_rows.h" nogil:
     void convreg_corr2d_row_f32(const float* x, Py_ssize_t ldx, const float* k, Py_ssize_t kh,
@@ -27,6 +25,7 @@ cdef extern from "corr2d_rows.h" nogil:
 
 include "cpu_dispatch.pxi"
 include "interrupt.pxi"
+include "buffers.pxi"
 
 
 cdef inline void _band(int isa, const floating* X, Py_ssize_t ldx, const floating* K,
@@ -92,29 +91,14 @@ def corr2d_tiny(X, K, Y):
     and columns plus the kernel's within ``X``, at most :data:`TINY_MAX_WORK`
     multiply-adds.
     """
-    cdef Py_buffer bx, bk, by
-    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
-    PyObject_GetBuffer(X, &bx, flags)
-    try:
-        PyObject_GetBuffer(K, &bk, flags)
-        try:
-            PyObject_GetBuffer(Y, &by, flags | PyBUF_WRITABLE)
-            try:
-                _tiny_checked(&bx, &bk, &by)
-            finally:
-                PyBuffer_Release(&by)
-        finally:
-            PyBuffer_Release(&bk)
-    finally:
-        PyBuffer_Release(&bx)
+    _tiny_checked(_Operands(X, K, Y))
 
 
-cdef int _tiny_checked(Py_buffer* bx, Py_buffer* bk, Py_buffer* by) except -1:
-    if bx.ndim != 2 or bk.ndim != 2 or by.ndim != 2:
-        raise ValueError("corr2d_tiny takes 2-D arrays")
-    fmt = bx.format.decode()
-    if fmt not in ("f", "d") or bk.format.decode() != fmt or by.format.decode() != fmt:
-        raise TypeError("corr2d_tiny takes float32 or float64 arrays, all of one dtype")
+cdef int _tiny_checked(_Operands ops) except -1:
+    fmt = ops.dtype(2, "corr2d_tiny")
+    cdef Py_buffer* bx = &ops.a
+    cdef Py_buffer* bk = &ops.b
+    cdef Py_buffer* by = &ops.out
     cdef Py_ssize_t H = bx.shape[0], W = bx.shape[1], kh = bk.shape[0], kw = bk.shape[1]
     cdef Py_ssize_t out_h = by.shape[0], out_w = by.shape[1]
     if min(kh, kw, out_h, out_w) < 1 or out_h + kh - 1 > H or out_w + kw - 1 > W:
