@@ -702,7 +702,8 @@ def _winograd(x: np.ndarray, weight: np.ndarray, padding: Pads, out_hw: Pair,
     M = _planes(O * images * rows * tw, x.dtype)
     # The transforms run on this thread alone, as im2col's unfolding: BLAS's
     # threads do the GEMMs, and an OpenMP team taking turns with them made
-    # the whole 1.2-1.6x slower (measured on VGG's 3x3 layers, 2 threads).
+    # the whole 1.2-1.35x slower in back-to-back calls of VGG's 3x3 layers
+    # (2 threads; interleaved with other algorithms, it varied either way).
     threads = 1
     for n0 in range(0, N, images):
         block = slice(n0, min(N, n0 + images))
