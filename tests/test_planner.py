@@ -341,6 +341,12 @@ def test_wisdom_saved_and_loaded_skips_the_measuring(tmp_path):
                 (1,))
     assert calls == ["fast"]  # no timing: the wisdom's choice ran once
     assert planner.plans()[("op", (3, 4), "f")] == plan
+    planner.set_planner("estimate")  # a change of mode drops plans, not wisdom
+    planner.set_planner("measure", min_work=0)
+    calls.clear()
+    planner.run("op", ("op", (3, 4), "f"), _fakes(calls), ("slow", "fast"), lambda: "slow", 10,
+                (1,))
+    assert calls == ["fast"]
 
 
 def test_wisdom_is_ignored_by_the_rules_and_dropped_where_not_admissible(tmp_path):

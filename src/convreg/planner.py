@@ -175,7 +175,8 @@ def set_planner(mode: str | None, *, min_work: int | None = None,
     may take (``math.inf``: every contender, every round); left out, each
     goes back to its default (:data:`MEASURE_MIN_WORK`, :data:`TIME_LIMIT`).
     A change of mode drops the plans made so far, so the next call of each
-    signature plans again by the new mode.
+    signature plans again by the new mode (wisdom loaded by
+    :func:`load_wisdom` stays).
 
     Examples
     --------
@@ -203,7 +204,7 @@ def set_planner(mode: str | None, *, min_work: int | None = None,
                              f"got {time_limit!r}")
     new = _env_mode() if mode is None else mode
     if new != _state.mode:
-        clear()
+        _state.plans.clear()  # loaded wisdom stays: measure mode takes it up again
     _state.mode = new
     _state.min_work = MEASURE_MIN_WORK if min_work is None else min_work
     _state.time_limit = TIME_LIMIT if time_limit is None else float(time_limit)
