@@ -82,7 +82,8 @@ else:
     _IMPORT_ERROR = None
 
 __all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "plan_of", "use_gemm",
-           "winograd_admissible", "WINOGRAD_OPS", "WORKSPACE_BYTES", "WINOGRAD_WORKSPACE_BYTES"]
+           "winograd_admissible", "WINOGRAD_OPS", "WINOGRAD_MIN_CHANNELS", "WORKSPACE_BYTES",
+           "WINOGRAD_WORKSPACE_BYTES"]
 
 #: The layer ops' algorithms, as `algorithm` and the planner name them.
 #: "blocked-narrow" is the blocked kernels with one-vector channel blocks
@@ -612,29 +613,43 @@ def _grad_weight_direct(x: np.ndarray, grad_output: np.ndarray, weight_shape: Sh
 
 # -- Winograd F(2x2, 3x3) ----------------------------------------------------
 #
-# Error bound. With d = max|x|, g = max|w| and C channels, the transforms
-# bound every intermediate: |V| <= 4d (B^T's rows add two values, twice),
-# |U| <= 2.25g (G's rows sum to 1, 1.5, 1.5, 1 in magnitude), and an output
-# of a tile sums 9 entries of M = sum_c U V whose magnitudes add up to at
-# most (sum_i |G_i| |B_i|)^2 C d g = 64 C d g, against 9 C d g for the
-# direct sum. So to first order in the unit roundoff u, Winograd's error is
-# bounded by the direct sum's bound with its 9 C d g replaced by 64 C d g
-# (7.1x), plus 650 C d g u from the transforms themselves, which add and
-# subtract only: the same order in C as the direct sum's, a constant ~7
-# larger in the worst case. Measured errors are as the other algorithms':
-# the conformance kit's tolerance (4 eps per term, ``testing.tolerance``)
-# holds on every property with Winograd forced, and on the bound's worst
-# inputs (equal magnitudes in sign patterns aligned with the transforms,
-# 16 to 2048 channels) the largest float32 error was 0.87 of it, exactly
-# that of the blocked kernel, implicit GEMM and im2col on the same inputs
-# (tests/test_cython_paths.py, test_winograd_stays_within_the_kit_tolerance_*).
+# Error bound. With d = max|x|, g = max|w|, C channels summed, u the unit
+# roundoff and s = d g, to first order in u:
+# * the input transform adds two values twice: |V| <= 4d, |error| <= 8ud;
+# * the weight transform (a 9-term GEMM, coefficients 1, 1/2, 1/4):
+#   |U| <= 2.25g, |error| <= 20ug;
+# * M = sum_c U V over the 9 entries an output reads: |sum_c U V| adds up
+#   to at most (sum_i |G_i| |B_i|)^2 C s = 64 C s, so the GEMMs err by at
+#   most gamma_C 64 C s = 64 C^2 u s, and the two transforms' errors carried
+#   through them by (128 + 720) C u s;
+# * the output transform adds 9 entries in two stages: 256 C u s.
+# In all |error| <= (64 C^2 + 1104 C) u s. The direct sum's classic bound,
+# in any order, is gamma_{9C} 9 C s = 81 C^2 u s: Winograd's is 14x larger
+# for one channel, 2.1x from 16 channels, and smaller from 65, its GEMMs
+# summing over C where the direct sum adds 9 C terms in one. So Winograd is
+# admissible only from WINOGRAD_MIN_CHANNELS = 16 channels summed (the
+# input's for the forward pass, the output's for the input gradient), and
+# tests/test_cython_paths.py checks every result against that bound.
+# The conformance kit's tolerance (4 eps per term, ``testing.tolerance``) is
+# not a worst-case bound for any algorithm: a Hypothesis search with more
+# channels than the kit draws finds same-sign sums of 50 terms or more
+# beyond it for the blocked kernel too. Within the kit's problems every
+# algorithm passes; on the bound's worst inputs (equal magnitudes, sign
+# patterns aligned with the transforms, 16-2048 channels) Winograd's
+# largest float32 error is 0.87 of it, exactly the blocked kernel's,
+# implicit GEMM's and im2col's on the same inputs.
 # Where the bound itself fails, Winograd is not run (`_winograd_holds`):
 # non-finite values (inf - inf in a transform gives NaN where the direct
 # sum gives inf), a largest intermediate 64 C d g beyond the dtype's range,
 # and weights so small (max|w| under 16 times the smallest normal number)
 # that a transformed weight rounded among the subnormals would lose relative
-# precision the direct sum never does. The call then runs the
-# blocked kernel, and the answer is the same up to rounding either way.
+# precision the direct sum never does. The call then runs the blocked
+# kernel, and the answer is the same up to rounding either way.
+
+#: The fewest channels summed for which Winograd is admissible: its error
+#: bound is within 2.1x of the direct sum's from here (see above), and with
+#: fewer its GEMMs are too thin to be fast anyway.
+WINOGRAD_MIN_CHANNELS = 16
 
 #: F(2x2, 3x3)'s ops: the forward pass, and the input gradient as the
 #: forward pass of the flipped, transposed kernel over the output gradient.
@@ -647,11 +662,14 @@ _WINOGRAD_GROWTH = 64.0
 
 def winograd_admissible(op: str, w_shape: Sequence[int], stride: Pair, padding: Pads,
                         dilation: Pair, groups: int) -> bool:
-    """Whether F(2x2, 3x3) computes this geometry: a 3x3 kernel at stride 1, no
-    dilation, one group; for the input gradient, padding of at most 2 (its
-    forward pass pads the output gradient by ``2 - padding``)."""
+    """Whether F(2x2, 3x3) computes this geometry within its error bound: a 3x3
+    kernel at stride 1, no dilation, one group, at least `WINOGRAD_MIN_CHANNELS`
+    channels summed (the input's for the forward pass, the output's for the
+    input gradient); for the input gradient, padding of at most 2 (its forward
+    pass pads the output gradient by ``2 - padding``)."""
+    summed = w_shape[1] if op == "conv2d" else w_shape[0]
     return (op in WINOGRAD_OPS and tuple(w_shape[2:]) == (3, 3) and stride == (1, 1)
-            and dilation == (1, 1) and groups == 1
+            and dilation == (1, 1) and groups == 1 and summed >= WINOGRAD_MIN_CHANNELS
             and (op == "conv2d" or max(padding) <= 2))
 
 
