@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -359,20 +360,16 @@ def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], contenders: 
     best: dict[str, float] = {}
     best_time, best_result = float("inf"), None
     began = time.perf_counter()
-    for _ in range(ROUNDS):
-        for name in contenders:
-            start = time.perf_counter()
-            result = algorithms[name](*args)
-            seconds = time.perf_counter() - start
-            best[name] = min(best.get(name, seconds), seconds)
-            if seconds < best_time:
-                best_time, best_result = seconds, result
-            del result  # at most two results alive: the best and the one being computed
-            if time.perf_counter() - began >= _state.time_limit:
-                break
-        else:
-            continue
-        break  # the time limit: keep the fastest of those timed
+    for name in itertools.chain.from_iterable(itertools.repeat(contenders, ROUNDS)):
+        start = time.perf_counter()
+        result = algorithms[name](*args)
+        seconds = time.perf_counter() - start
+        best[name] = min(best.get(name, seconds), seconds)
+        if seconds < best_time:
+            best_time, best_result = seconds, result
+        del result  # at most two results alive: the best and the one being computed
+        if time.perf_counter() - began >= _state.time_limit:
+            break  # keep the fastest of those timed
     fastest = min(best, key=best.__getitem__)
     how = "measured" if len(best) > 1 else "estimated"
     return Plan(op, fastest, how, tuple(best.items())), best_result
