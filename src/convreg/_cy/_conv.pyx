@@ -277,11 +277,6 @@ def conv2d_direct(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] 
     convreg_interrupt_finish(&halt)
 
 
-#: conv2d_tiny's limit in multiply-adds: it neither ticks nor threads, so it
-#: takes only what runs in microseconds.
-TINY_MAX_WORK = 1 << 20
-
-
 cdef inline void _conv2d_tiny(const floating* x, const floating* w, floating* y, Py_ssize_t N,
                               Py_ssize_t C, Py_ssize_t Hp, Py_ssize_t Wp, Py_ssize_t O,
                               Py_ssize_t Cg, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t oh,

@@ -76,11 +76,6 @@ def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
     convreg_interrupt_finish(&halt)
 
 
-#: corr2d_tiny's limit in multiply-adds: it neither ticks nor threads, so it
-#: takes only what runs in microseconds.
-TINY_MAX_WORK = 1 << 20
-
-
 def corr2d_tiny(X, K, Y):
     """:func:`corr2d_valid` on one thread for calls of microseconds (the chapter's).
 

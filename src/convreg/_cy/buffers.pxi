@@ -5,6 +5,10 @@
 from cpython.buffer cimport (PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release,
                              PyObject_GetBuffer)
 
+#: The tiny kernels' limit in multiply-adds: they neither tick nor thread, so
+#: they take only what runs in microseconds.
+TINY_MAX_WORK = 1 << 20
+
 
 cdef class _Operands:
     """Two C-contiguous inputs and a writable C-contiguous output, held as buffers
