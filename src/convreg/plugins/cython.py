@@ -229,7 +229,7 @@ class _Columns:
         # Flat, so that every block's columns are one C-contiguous array.
         self.buffer = np.empty(0 if self.identity else self.batch * rows * self.band * ow,
                                dtype=dtype)
-        self.rows = rows
+        self.depth = rows  # rows of a column matrix: C * kh * kw
 
     def blocks(self, N: int) -> Iterator[tuple[slice, slice]]:
         """The ``(images, output rows)`` of each block, in order."""
@@ -239,7 +239,7 @@ class _Columns:
 
     def _cols(self, images: slice, rows: slice) -> np.ndarray:
         n, length = images.stop - images.start, (rows.stop - rows.start) * self.ow
-        return self.buffer[:n * self.rows * length].reshape(n, self.rows, length)
+        return self.buffer[:n * self.depth * length].reshape(n, self.depth, length)
 
     def unfold(self, x: np.ndarray, images: slice, rows: slice) -> np.ndarray:
         """The column matrices ``(images, C*kh*kw, rows*W_out)`` of one block of ``x``."""
@@ -523,6 +523,16 @@ def _conv2d_direct(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair
     return y
 
 
+def _conv2d_tiny(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair, padding: Pads,
+                 dilation: Pair, groups: int) -> np.ndarray:
+    """`_conv2d_direct`'s sums on one thread, for calls under ``PARALLEL_MIN_WORK``:
+    ``conv2d_tiny`` takes its arrays as buffers, not typed memoryviews, whose
+    creation was a quarter of such a call."""
+    y = np.zeros((x.shape[0], weight.shape[0], *out_hw), dtype=x.dtype)
+    _conv.conv2d_tiny(_pad(x, padding), weight, y, *stride, *dilation, groups)
+    return y
+
+
 def _grad_input_implicit(grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
                          stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
     N, C, H, W = input_shape
@@ -782,6 +792,8 @@ _GRAD_INPUT = {"direct": _grad_input_direct, "blocked": _oc_blocked_grad_input,
 _GRAD_WEIGHT = {"direct": _grad_weight_direct, "blocked": _grad_weight_blocked,
                 "blocked-narrow": functools.partial(_grad_weight_blocked, narrow=True),
                 "implicit": _grad_weight_implicit, "im2col": _grad_weight_im2col}
+#: Tiny calls' kernels where one differs from "direct" (see `_planned`).
+_TINY = {"conv2d": _conv2d_tiny}
 
 
 #: What cpu_dispatch.h's ISA levels are called.
@@ -817,8 +829,8 @@ def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
     if work < PARALLEL_MIN_WORK and planner.forced() is None:
         # Tiny (the chapter's examples): one thread, microseconds whichever
         # algorithm runs; the plain loops start fastest, and no plan is worth
-        # the lookup.
-        return algorithms["direct"](*args)
+        # the lookup. conv2d's enter them without typed memoryviews.
+        return _TINY.get(op, algorithms["direct"])(*args)
     signature = (op, x_shape, w_shape, stride, padding, dilation, groups, dtype.char,
                  get_num_threads(), _conv.isa())
     Og, Cg = w_shape[0] // groups, w_shape[1]
@@ -897,16 +909,9 @@ class CythonBackend:
                padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
         O, Cg, kh, kw = weight.shape
         out_hw = conv_output_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
-        if (x.shape[0] * O * out_hw[0] * out_hw[1] * Cg * kh * kw < PARALLEL_MIN_WORK
-                and planner.forced() is None):
-            # Tiny (the chapter's calls): what _planned and _conv2d_direct would
-            # do, without their generality; this path is most of a call's time.
-            y = np.zeros((x.shape[0], O, *out_hw), dtype=x.dtype)
-            _conv.conv2d_tiny(_pad(x, padding), weight, y, *stride, *dilation, groups)
-        else:
-            y = _planned("conv2d", _CONV2D, x.shape, weight.shape, out_hw, stride, padding,
-                         dilation, groups, x.dtype,
-                         (x, weight, out_hw, stride, padding, dilation, groups))
+        y: np.ndarray = _planned("conv2d", _CONV2D, x.shape, weight.shape, out_hw, stride,
+                                 padding, dilation, groups, x.dtype,
+                                 (x, weight, out_hw, stride, padding, dilation, groups))
         if bias is not None:
             y += bias[:, None, None]
         return y
