@@ -408,7 +408,9 @@ def test_a_plugin_that_exits_at_import_is_listed_unavailable(make_plugin, caplog
     row = next(b for b in convreg.backends() if b.name == "exitdist")
     assert not row.available and shown in row.reason
     assert any(r.exc_info and "exitdist" in r.getMessage() for r in caplog.records)
-    np.testing.assert_array_equal(convreg.corr2d(X, K), convreg.corr2d(X, K, backend="reference"))
+    # The other backends still answer (to rounding: the kernels contract to FMA).
+    np.testing.assert_allclose(convreg.corr2d(X, K), convreg.corr2d(X, K, backend="reference"),
+                               rtol=1e-13, atol=1e-13)
 
 
 def test_ctrl_c_during_plugin_import_is_not_swallowed(make_plugin):

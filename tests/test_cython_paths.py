@@ -10,6 +10,9 @@ runs over several batch slices.
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -174,20 +177,30 @@ def test_the_blocked_kernel_on_wide_layers(how, isa, dtype, og, cg, groups, k, s
 
 
 @pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
-@given(dtype=st.sampled_from([np.float32, np.float64]), kh=st.integers(1, 7),
+@given(dtype=st.sampled_from([np.float32, np.float64]), kh=st.integers(1, 9),
        kw=st.integers(1, 7), rows=st.integers(0, 13), cols=st.integers(0, 100),
        mode=st.sampled_from(["valid", "same", "full"]), data=st.data())
 def test_corr2d_in_bands_of_rows(isa, dtype, kh, kw, rows, cols, mode, data):
-    """Single-image correlation runs in bands of output rows (4 x 32 floats or 16
-    doubles with AVX-512) with the leftover rows and columns one row at a time: every
-    split of an image, on every ISA variant, against SciPy."""
+    """Single-image correlation runs in bands of output rows (a register tile of rows
+    x vectors, 4 x 2 zmm by default with AVX-512) with the leftover rows and columns
+    one row at a time: every split of an image, by every tile of every ISA variant,
+    against SciPy; and every tile bit for bit as the default one."""
     signal = pytest.importorskip("scipy.signal")
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     X = rng.standard_normal((kh + rows, kw + cols)).astype(dtype)
     K = rng.standard_normal((kh, kw)).astype(dtype)
     with isa_capped(isa):
-        got = convreg.corr2d(X, K, mode=mode, backend="cython")
-        conv = convreg.convolve2d(X, K, mode=mode, backend="cython")
+        tiles = cython.corr2d_tiles()
+        tile = data.draw(st.sampled_from(tiles[1:] or tiles), label="tile")
+        with convreg.planner.force(tile):
+            got = convreg.corr2d(X, K, mode=mode, backend="cython")
+            conv = convreg.convolve2d(X, K, mode=mode, backend="cython")
+        default = convreg.corr2d(X, K, mode=mode, backend="cython")  # tile 0, the rules'
+    # Every tile and the one-row loop for the leftovers sum in one order; they agree bit
+    # for bit where both contract to FMA (the one-row loop's clone follows the CPU, not
+    # the cap: under a baseline cap its sums are FMAs, the SSE2 tiles' are not).
+    if isa > 0 or max(ISA_LEVELS) == 0:
+        np.testing.assert_array_equal(got, default)
     want = signal.correlate2d(X.astype(np.float64), K.astype(np.float64), mode=mode)
     assert_close(got, want, dtype=dtype, scale=_scale(X, K), terms=K.size)
     want = signal.convolve2d(X.astype(np.float64), K.astype(np.float64), mode=mode)
@@ -240,12 +253,15 @@ def test_the_blocked_weight_gradient_split_over_images(isa, threads, dtype, n, o
 def test_an_isa_cap_never_raises_the_instruction_set():
     """Capping above what the CPU has changes nothing (no illegal instruction)."""
     top = max(ISA_LEVELS)
-    taps = cython._conv.gw_taps_per_tile(True)
+    taps, tiles = cython._conv.gw_taps_per_tile(True), cython.corr2d_tiles()
     with isa_capped(top + 5):
         assert cython._conv.gw_taps_per_tile(True) == taps
+        assert cython.corr2d_tiles() == tiles
     with isa_capped(0):
-        assert cython._conv.gw_taps_per_tile(True) == 2  # the baseline's wide tile
+        assert cython._conv.gw_taps_per_tile(True) == 1  # the baseline's wide tile
+        assert cython.corr2d_tiles()[0] == "tile-2x4"  # its correlation tile: 2 rows x 4 xmm
     assert cython._conv.gw_taps_per_tile(True) == taps
+    assert cython.corr2d_tiles() == tiles
 
 
 # -- Winograd F(2x2, 3x3) --------------------------------------------------------
@@ -436,3 +452,27 @@ def test_tiny_correlation_checks_what_it_indexes():
     big = np.ones((1100, 1100), np.float32)
     with pytest.raises(ValueError, match="TINY_MAX_WORK"):
         tiny(big, np.ones((1, 1), np.float32), np.empty_like(big))
+
+
+@pytest.mark.parametrize("value, level", [("avx2", 1), ("BASELINE", 0), ("avx512", 2),
+                                          ("sse9", None)])
+def test_convreg_max_isa_caps_the_kernels_of_a_process(value, level):
+    """CONVREG_MAX_ISA at import caps both kernel modules (never above the CPU's
+    level); a value it does not know is a warning naming it, and nothing changes."""
+    code = ("import warnings, numpy as np, convreg\n"
+            "from convreg.plugins import cython as c\n"
+            "print(c._conv.isa(), c._corr2d.isa(), c.isa_name())\n"
+            "x = np.arange(30.0).reshape(5, 6)\n"
+            "print(float(convreg.corr2d(x, np.ones((2, 2)), backend='cython').sum()))\n")
+    env = {**os.environ, "CONVREG_MAX_ISA": value}
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    top = max(ISA_LEVELS)
+    want = top if level is None else min(level, top)
+    conv, corr, name = out.stdout.split("\n")[0].split(" ", 2)
+    assert (int(conv), int(corr), name) == (want, want, cython.ISA_NAMES[want])
+    x = np.arange(30.0).reshape(5, 6)
+    assert float(out.stdout.split("\n")[1]) == (x[:-1, :-1] + x[1:, :-1] + x[:-1, 1:]
+                                                 + x[1:, 1:]).sum()
+    assert ("CONVREG_MAX_ISA='sse9'" in out.stderr) == (level is None)

@@ -252,6 +252,50 @@ def test_the_conformance_kit_passes_with_each_algorithm_forced(algorithm):
     assert not failures, "\n".join(failures)
 
 
+def _tiles_of_every_isa() -> list[str]:
+    if cython._IMPORT_ERROR is not None:
+        return []
+    names: list[str] = []
+    for level in cython._corr2d.isa_levels():
+        cython._corr2d.cap_isa(level)
+        names += [n for n in cython.corr2d_tiles() if n not in names]
+    cython._corr2d.cap_isa(None)
+    return names
+
+
+@pytest.mark.parametrize("tile", _tiles_of_every_isa())
+def test_the_conformance_kit_passes_with_each_correlation_tile_forced(tile):
+    """Every register tile of corr2d_rows.h, on the ISA that compiles it (the cap
+    goes down to it), through the kit's correlation and convolution properties."""
+    pytest.importorskip("hypothesis")
+    from convreg.testing import check
+
+    level = next(lv for lv in reversed(cython._corr2d.isa_levels())
+                 if (cython._corr2d.cap_isa(lv), tile in cython.corr2d_tiles())[1])
+    try:
+        with planner.force(tile):
+            assert tile in cython.corr2d_tiles()
+            results = check("cython", max_examples=25, ops=["corr2d", "convolve2d"])
+    finally:
+        cython._corr2d.cap_isa(None)
+    failures = [f"{r.op}: {r.failure}" for r in results if r.status != "pass"]
+    assert not failures, f"ISA level {level}: " + "\n".join(failures)
+
+
+def test_measure_mode_times_each_correlation_tile_and_keeps_one():
+    planner.set_planner("measure", min_work=0)
+    rng = np.random.default_rng(3)
+    X, K = rng.standard_normal((300, 280)), rng.standard_normal((7, 5))
+    got = convreg.corr2d(X, K, mode="same", backend="cython")
+    (signature, plan), = planner.plans().items()
+    assert signature[0] == "corr2d" and signature[1] == (306, 284) and signature[2] == (7, 5)
+    assert plan.how == "measured" and {n for n, _ in plan.times} == set(cython.corr2d_tiles())
+    assert cython.plan_of("corr2d", (306, 284), (7, 5), convreg.get_num_threads()) == plan
+    # Every tile sums in the same order: the measured plan's answer is the rules' bit for bit.
+    planner.set_planner("estimate")
+    np.testing.assert_array_equal(got, convreg.corr2d(X, K, mode="same", backend="cython"))
+
+
 @pytest.mark.parametrize("algorithm", cython.ALGORITHMS)
 def test_a_forced_algorithm_is_the_one_that_runs(algorithm, monkeypatch):
     ran = []
@@ -287,6 +331,21 @@ def test_plan_cli_times_each_algorithm_and_names_the_choices():
     bad = subprocess.run([sys.executable, "-m", "convreg", "plan", "--input", "2,8,12",
                           "--weight", "16,8,3,3"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "N,C,H,W" in bad.stderr
+
+
+def test_plan_cli_times_each_correlation_tile_of_an_image():
+    out = subprocess.run([sys.executable, "-m", "convreg", "plan", "--input", "300,200",
+                          "--weight", "9,9", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "corr2d:" in out.stdout and "conv2d" not in out.stdout
+    for name in cython.corr2d_tiles():
+        assert out.stdout.count(f"  {name} ") == 1, name
+    assert out.stdout.count("<- fastest") == 1 and out.stdout.count("the rules' choice") == 1
+    bad = subprocess.run([sys.executable, "-m", "convreg", "plan", "--input", "300,200",
+                          "--weight", "9,9", "--op", "conv2d"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "not an op of these shapes (corr2d)" in bad.stderr
 
 
 @pytest.mark.parametrize("dtype, channels", [(np.float32, 40), (np.float64, 20)])

@@ -14,13 +14,17 @@ cdef extern from "corr2d_rows.h" nogil:
                                 Py_ssize_t kw, float* y, Py_ssize_t ow)
     void convreg_corr2d_row_f64(const double* x, Py_ssize_t ldx, const double* k, Py_ssize_t kh,
                                 Py_ssize_t kw, double* y, Py_ssize_t ow)
-    Py_ssize_t convreg_corr2d_rows_per_call(int isa)
-    void convreg_corr2d_rows_f32(int isa, const float* x, Py_ssize_t ldx, const float* k,
-                                 Py_ssize_t kh, Py_ssize_t kw, float* y, Py_ssize_t ldy,
-                                 Py_ssize_t ow)
-    void convreg_corr2d_rows_f64(int isa, const double* x, Py_ssize_t ldx, const double* k,
-                                 Py_ssize_t kh, Py_ssize_t kw, double* y, Py_ssize_t ldy,
-                                 Py_ssize_t ow)
+    ctypedef void (*convreg_rows_f32_fn)(const float*, Py_ssize_t, const float*, Py_ssize_t,
+                                         Py_ssize_t, float*, Py_ssize_t, Py_ssize_t) noexcept nogil
+    ctypedef void (*convreg_rows_f64_fn)(const double*, Py_ssize_t, const double*, Py_ssize_t,
+                                         Py_ssize_t, double*, Py_ssize_t, Py_ssize_t) noexcept nogil
+    ctypedef struct convreg_rows_tile:
+        Py_ssize_t rows
+        Py_ssize_t vectors
+        convreg_rows_f32_fn f32
+        convreg_rows_f64_fn f64
+    const convreg_rows_tile* convreg_corr2d_tiles(int isa, int* count)
+    const convreg_rows_tile* convreg_corr2d_tile(int isa, int tile)
 
 
 include "cpu_dispatch.pxi"
@@ -28,20 +32,18 @@ include "interrupt.pxi"
 include "buffers.pxi"
 
 
-cdef inline void _band(int isa, const floating* X, Py_ssize_t ldx, const floating* K,
-                       Py_ssize_t kh, Py_ssize_t kw, floating* Y, Py_ssize_t ldy,
-                       Py_ssize_t out_h, Py_ssize_t out_w, Py_ssize_t R,
+cdef inline void _band(const convreg_rows_tile* tile, const floating* X, Py_ssize_t ldx,
+                       const floating* K, Py_ssize_t kh, Py_ssize_t kw, floating* Y,
+                       Py_ssize_t ldy, Py_ssize_t out_h, Py_ssize_t out_w,
                        Py_ssize_t band) noexcept nogil:
-    """Output rows ``band*R ..``: a whole band in one call of the ``R``-row kernel, the
-    rows left over below the last whole band one at a time."""
-    cdef Py_ssize_t i
+    """Output rows ``band*R ..``: a whole band in one call of the tile's ``R``-row kernel,
+    the rows left over below the last whole band one at a time."""
+    cdef Py_ssize_t i, R = tile.rows
     if band * R + R <= out_h:
         if floating is float:
-            convreg_corr2d_rows_f32(isa, X + band * R * ldx, ldx, K, kh, kw, Y + band * R * ldy,
-                                    ldy, out_w)
+            tile.f32(X + band * R * ldx, ldx, K, kh, kw, Y + band * R * ldy, ldy, out_w)
         else:
-            convreg_corr2d_rows_f64(isa, X + band * R * ldx, ldx, K, kh, kw, Y + band * R * ldy,
-                                    ldy, out_w)
+            tile.f64(X + band * R * ldx, ldx, K, kh, kw, Y + band * R * ldy, ldy, out_w)
     else:
         for i in range(band * R, out_h):
             if floating is float:
@@ -50,21 +52,35 @@ cdef inline void _band(int isa, const floating* X, Py_ssize_t ldx, const floatin
                 convreg_corr2d_row_f64(X + i * ldx, ldx, K, kh, kw, Y + i * ldy, out_w)
 
 
+def tiles():
+    """The register tiles compiled for the ISA the kernels run now, as ``(rows,
+    vectors)`` pairs (``corr2d_rows.h``); the first is the default, and
+    :func:`corr2d_valid`'s ``tile`` is an index into this list."""
+    cdef int count
+    cdef const convreg_rows_tile* table = convreg_corr2d_tiles(convreg_isa(), &count)
+    return [(table[i].rows, table[i].vectors) for i in range(count)]
+
+
 def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
-                 floating[:, ::1] Y, int num_threads):
+                 floating[:, ::1] Y, int num_threads, int tile=0):
     """``Y[i, j] = sum_ab X[i + a, j + b] * K[a, b]`` (``Y`` is overwritten).
 
-    The output rows go in bands of ``R`` (4 with AVX2 or AVX-512), one band
-    per task, so no two threads write one element; a band is the
+    The output rows go in bands of ``R`` (the register tile's rows), one
+    band per task, so no two threads write one element; a band is the
     register-blocked, per-CPU-dispatched C loop of ``corr2d_rows.h``, which
     reuses each loaded input vector for the ``R`` rows; the rows left over
-    below the last whole band run one at a time. Interruptible between
-    bands (``interrupt.h``).
+    below the last whole band run one at a time. ``tile`` indexes
+    :func:`tiles`; every tile gives the same result bit for bit.
+    Interruptible between bands (``interrupt.h``).
     """
     cdef Py_ssize_t out_h = Y.shape[0], out_w = Y.shape[1]
     cdef Py_ssize_t kh = K.shape[0], kw = K.shape[1], ldx = X.shape[1], ldy = Y.shape[1]
-    cdef int isa = convreg_isa()
-    cdef Py_ssize_t R = convreg_corr2d_rows_per_call(isa)
+    cdef int isa = convreg_isa(), count
+    convreg_corr2d_tiles(isa, &count)
+    if not 0 <= tile < count:
+        raise ValueError(f"tile must index tiles() (0 to {count - 1}); got {tile}")
+    cdef const convreg_rows_tile* t = convreg_corr2d_tile(isa, tile)
+    cdef Py_ssize_t R = t.rows
     cdef Py_ssize_t bands = (out_h + R - 1) // R
     cdef Py_ssize_t band
     cdef convreg_interrupt halt = convreg_interrupt_start()
@@ -72,7 +88,7 @@ def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
         for band in prange(bands, schedule="static", num_threads=num_threads):
             if convreg_tick(&halt, R * out_w * kh * kw):
                 continue
-            _band(isa, &X[0, 0], ldx, &K[0, 0], kh, kw, &Y[0, 0], ldy, out_h, out_w, R, band)
+            _band(t, &X[0, 0], ldx, &K[0, 0], kh, kw, &Y[0, 0], ldy, out_h, out_w, band)
     convreg_interrupt_finish(&halt)
 
 
@@ -101,15 +117,14 @@ cdef int _tiny_checked(_Operands ops) except -1:
                          f"Y {(out_h, out_w)}")
     if out_h * out_w * kh * kw > TINY_MAX_WORK:
         raise ValueError("corr2d_tiny is for calls of at most TINY_MAX_WORK multiply-adds")
-    cdef int isa = convreg_isa()
-    cdef Py_ssize_t R = convreg_corr2d_rows_per_call(isa)
+    cdef const convreg_rows_tile* t = convreg_corr2d_tile(convreg_isa(), 0)
     cdef Py_ssize_t band
     with nogil:
-        for band in range((out_h + R - 1) // R):
+        for band in range((out_h + t.rows - 1) // t.rows):
             if fmt == "f":
-                _band(isa, <const float*>bx.buf, W, <const float*>bk.buf, kh, kw,
-                      <float*>by.buf, out_w, out_h, out_w, R, band)
+                _band(t, <const float*>bx.buf, W, <const float*>bk.buf, kh, kw,
+                      <float*>by.buf, out_w, out_h, out_w, band)
             else:
-                _band(isa, <const double*>bx.buf, W, <const double*>bk.buf, kh, kw,
-                      <double*>by.buf, out_w, out_h, out_w, R, band)
+                _band(t, <const double*>bx.buf, W, <const double*>bk.buf, kh, kw,
+                      <double*>by.buf, out_w, out_h, out_w, band)
     return 0

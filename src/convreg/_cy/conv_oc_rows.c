@@ -35,8 +35,8 @@
 /* Tile sizes (pixels of a forward tile, taps of a weight-gradient tile) per
  * ISA, for one-vector (_1) and two-vector (_2) channel blocks: as many
  * accumulators as the registers hold (see CONVREG_OC_FAMILY). */
-#define CONVREG_TILE_BASE_1 4
-#define CONVREG_TILE_BASE_2 2
+#define CONVREG_TILE_BASE_1 2
+#define CONVREG_TILE_BASE_2 1
 #define CONVREG_TILE_AVX2_1 6
 #define CONVREG_TILE_AVX2_2 3
 #define CONVREG_TILE_AVX512_1 12
@@ -61,20 +61,20 @@
  * 64 x 3, 32 x 12 and 32 x 14 were no better. So a group with more than
  * one vector of output channels runs in "wide" blocks of two vectors. */
 #if defined(__GNUC__)
-/* GCC/Clang vector extensions: one 64-byte vector, lowered to whatever the
- * target has (1 zmm, 2 ymm, 4 xmm); loads and stores go through memcpy,
- * which makes no alignment assumption. Written with plain arrays, GCC
- * neither kept the tile in registers nor vectorized it cleanly. */
-typedef float convreg_vf32 __attribute__((vector_size(64)));
-typedef double convreg_vf64 __attribute__((vector_size(64)));
-
-#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NVO)                                    \
+/* GCC/Clang vector extensions, the ISA's own register (cpu_dispatch.h): a
+ * block of channels (64 bytes) is 1 zmm, 2 ymm or 4 xmm, and NB blocks are
+ * NB * 64 / sizeof(V) of them (a 64-byte type under AVX2 made the AVX2
+ * kernels run at 1.6 GFLOP/s where AVX-512's ran at 71). Loads and stores
+ * go through memcpy, which makes no alignment assumption. Written with
+ * plain arrays, GCC neither kept the tile in registers nor vectorized it
+ * cleanly. */
+#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NB)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
                                   ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
                                   ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
                                   const int jn)                                          \
     {                                                                                    \
-        enum { LANES = sizeof(V) / sizeof(T), OB = NVO * LANES };                        \
+        enum { LANES = sizeof(V) / sizeof(T), NVO = NB * 64 / sizeof(V), OB = NB * 64 / sizeof(T) }; \
         V acc[CONVREG_JB_MAX][NVO];                                                      \
         CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
             CONVREG_UNROLL for (int v = 0; v < NVO; ++v) acc[jj][v] = (V){0};                           \
@@ -99,13 +99,13 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
                 __builtin_memcpy(y + jj * ldy + v * LANES, &acc[jj][v], sizeof(V));      \
     }
 #else
-#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NVO)                                    \
+#define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NB)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
                                   ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
                                   ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
                                   const int jn)                                          \
     {                                                                                    \
-        enum { OB = NVO * 64 / sizeof(T) };                                              \
+        enum { OB = NB * 64 / sizeof(T) };                                              \
         T acc[CONVREG_JB_MAX][OB];                                                       \
         CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
             for (int o = 0; o < OB; ++o) acc[jj][o] = 0;                                 \
@@ -162,24 +162,25 @@ typedef double convreg_vf64 __attribute__((vector_size(64)));
         }                                                                                \
     }
 
-/* One ISA's forward kernels: both dtypes, one- and two-vector blocks, with
- * tiles of JB1 and JB2 pixels: as many accumulators as the registers hold,
- * 12-14 of 32 zmm with AVX-512, 12 of 16 ymm with AVX2 (a 64-byte vector is
- * two), 8 of 16 xmm on the baseline. */
-#define CONVREG_OC_FAMILY(ISA, ATTR, JB1, JB2)                                           \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_1_##ISA, ATTR, float, convreg_vf32, 1)    \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_2_##ISA, ATTR, float, convreg_vf32, 2)    \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_1_##ISA, ATTR, double, convreg_vf64, 1)   \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_2_##ISA, ATTR, double, convreg_vf64, 2)   \
+/* One ISA's forward kernels: both dtypes, one- and two-block tiles of JB1
+ * and JB2 pixels in vectors of BYTES: as many accumulators as the registers
+ * hold beside the block's weights and a broadcast pixel, 12-14 of 32 zmm
+ * with AVX-512, 12 of 16 ymm with AVX2 (a block is two), 8 of 16 xmm on
+ * the baseline (a block is four). */
+#define CONVREG_OC_FAMILY(ISA, ATTR, BYTES, JB1, JB2)                                    \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_1_##ISA, ATTR, float, convreg_vf32_##BYTES, 1) \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_2_##ISA, ATTR, float, convreg_vf32_##BYTES, 2) \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_1_##ISA, ATTR, double, convreg_vf64_##BYTES, 1) \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_2_##ISA, ATTR, double, convreg_vf64_##BYTES, 2) \
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_1_##ISA, ATTR, float, convreg_oc_tile_f32_1_##ISA, JB1) \
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_2_##ISA, ATTR, float, convreg_oc_tile_f32_2_##ISA, JB2) \
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_1_##ISA, ATTR, double, convreg_oc_tile_f64_1_##ISA, JB1) \
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_2_##ISA, ATTR, double, convreg_oc_tile_f64_2_##ISA, JB2)
 
-CONVREG_OC_FAMILY(base, , CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
+CONVREG_OC_FAMILY(base, , 16, CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_OC_FAMILY(avx2, CONVREG_AVX2, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
-CONVREG_OC_FAMILY(avx512, CONVREG_AVX512, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
+CONVREG_OC_FAMILY(avx2, CONVREG_AVX2, 32, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
+CONVREG_OC_FAMILY(avx512, CONVREG_AVX512, 64, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
 #endif
 
 /* The forward row for the CPU's ISA and the block width (wide: two vectors). */
@@ -210,12 +211,12 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
  * per pixel NVO vector loads of g and nt broadcasts for nt * NVO FMAs (two
  * vectors, "wide", when a group has the channels, as in the forward pass). */
 #if defined(__GNUC__)
-#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, V, NVO)                                    \
+#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, V, NB)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,          \
                                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
                                   T *dw, const int nt)                                   \
     {                                                                                    \
-        enum { LANES = sizeof(V) / sizeof(T), OB = NVO * LANES };                        \
+        enum { LANES = sizeof(V) / sizeof(T), NVO = NB * 64 / sizeof(V), OB = NB * 64 / sizeof(T) }; \
         V acc[CONVREG_JB_MAX][NVO];                                                      \
         const T *p[CONVREG_JB_MAX];                                                      \
         CONVREG_UNROLL for (int t = 0; t < nt; ++t) {                                                   \
@@ -242,12 +243,12 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
                 __builtin_memcpy(dw + t * OB + v * LANES, &acc[t][v], sizeof(V));        \
     }
 #else
-#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, V, NVO)                                    \
+#define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, V, NB)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,          \
                                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
                                   T *dw, const int nt)                                   \
     {                                                                                    \
-        enum { OB = NVO * 64 / sizeof(T) };                                              \
+        enum { OB = NB * 64 / sizeof(T) };                                              \
         CONVREG_UNROLL for (int t = 0; t < nt; ++t)                                                     \
             for (ptrdiff_t i = 0; i < oh; ++i)                                           \
                 for (ptrdiff_t j = 0; j < ow; ++j)                                       \
@@ -279,20 +280,20 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
 
 /* One ISA's weight-gradient kernels: both dtypes, one- and two-vector blocks, with
  * tiles of at most NT1 and NT2 taps (convreg_gw_taps). */
-#define CONVREG_GW_FAMILY(ISA, ATTR, NT1, NT2)                                           \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_1_##ISA, ATTR, float, convreg_vf32, 1)    \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_2_##ISA, ATTR, float, convreg_vf32, 2)    \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_1_##ISA, ATTR, double, convreg_vf64, 1)   \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_2_##ISA, ATTR, double, convreg_vf64, 2)   \
+#define CONVREG_GW_FAMILY(ISA, ATTR, BYTES, NT1, NT2)                                    \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_1_##ISA, ATTR, float, convreg_vf32_##BYTES, 1) \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_2_##ISA, ATTR, float, convreg_vf32_##BYTES, 2) \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_1_##ISA, ATTR, double, convreg_vf64_##BYTES, 1) \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_2_##ISA, ATTR, double, convreg_vf64_##BYTES, 2) \
     CONVREG_DEFINE_GW(convreg_gw_f32_1_##ISA, ATTR, float, convreg_gw_tile_f32_1_##ISA, NT1) \
     CONVREG_DEFINE_GW(convreg_gw_f32_2_##ISA, ATTR, float, convreg_gw_tile_f32_2_##ISA, NT2) \
     CONVREG_DEFINE_GW(convreg_gw_f64_1_##ISA, ATTR, double, convreg_gw_tile_f64_1_##ISA, NT1) \
     CONVREG_DEFINE_GW(convreg_gw_f64_2_##ISA, ATTR, double, convreg_gw_tile_f64_2_##ISA, NT2)
 
-CONVREG_GW_FAMILY(base, , CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
+CONVREG_GW_FAMILY(base, , 16, CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_GW_FAMILY(avx2, CONVREG_AVX2, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
-CONVREG_GW_FAMILY(avx512, CONVREG_AVX512, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
+CONVREG_GW_FAMILY(avx2, CONVREG_AVX2, 32, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
+CONVREG_GW_FAMILY(avx512, CONVREG_AVX512, 64, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
 #endif
 
 /* Taps per weight-gradient tile, by ISA and block width: as many sums as

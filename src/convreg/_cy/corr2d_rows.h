@@ -7,8 +7,8 @@
  * output is written once), instead of read-modify-writing the output row
  * once per tap.
  *
- * Compiled once per instruction set (target_clones: AVX-512, AVX2+FMA, and
- * the baseline) and chosen when the library loads, so the wheel stays
+ * Compiled once per instruction set (CONVREG_CLONES: AVX-512, AVX2+FMA,
+ * and the baseline) and chosen when the library loads, so the wheel stays
  * portable while each machine runs its widest vectors.
  *
  * Contract (checked in Python before entry): ow >= 1, kh, kw >= 1, every
@@ -19,11 +19,7 @@
 
 #include <stddef.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define CONVREG_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-#else
-#define CONVREG_CLONES
-#endif
+#include "cpu_dispatch.h"
 
 #define CONVREG_JB 64
 
@@ -62,24 +58,44 @@
 CONVREG_DEFINE_ROW(convreg_corr2d_row_f32, float)
 CONVREG_DEFINE_ROW(convreg_corr2d_row_f64, double)
 
-/* Several output rows at once: R rows x NV vectors of 64 bytes held in
+/* Several output rows at once: a tile of R rows x NV vectors held in
  * registers. Input row r feeds output row q through kernel row r - q, so
  * each loaded input vector serves up to R output rows: per kernel tap, NV
  * loads for R * NV FMAs, where the one-row loop needs a load per FMA and so
- * ran at a quarter of the FMA units' speed. Measured on one core of the
- * benchmark machine (AVX-512, 1024^2 float32 image): 3x3 26 -> 99,
- * 5x5 37 -> 122, 15x15 43 -> 154 GFLOP/s with R = 4, NV = 2 (R = 2 or 8,
- * NV = 1 to 4 were slower). R * NV accumulators must fit the register
- * file, so each ISA has its own (cpu_dispatch.h); the columns past the
- * last whole block go through the one-row loop.
+ * ran at a quarter of the FMA units' speed. The input rows every output row
+ * of the tile reads (R - 1 <= r < kh) take a loop with no test per row.
+ *
+ * Which tile is fastest depends on the chip, not only on its ISA: on one
+ * core of an AMD EPYC (AVX-512 on a 256-bit datapath) 4 x 2 zmm was (3x3
+ * 99, 5x5 122, 15x15 154 GFLOP/s; R = 2 or 8, NV = 1 to 4 were slower);
+ * on an Intel Xeon with two 512-bit FMA units 6 x 4 zmm ran 15x15 at 108
+ * GFLOP/s against 4 x 2's 79. So each ISA compiles a few tiles
+ * (convreg_corr2d_tiles), the first its default, and the planner times
+ * them on the machine (plugins/cython.py). R * NV accumulators plus the
+ * NV loaded vectors (and, without AVX-512's embedded broadcast, the tap)
+ * must fit the register file: V is the ISA's own register width, since
+ * GCC kept a 64-byte vector type under the AVX2 target on the stack (the
+ * AVX2 tile ran at 4-9 GFLOP/s, below SSE2). Every tile sums each output
+ * in the same order (kernel rows, then columns), so all agree bit for bit.
+ * The columns past the last whole block go through the one-row loop.
  *
  * Contract as above, for rows i .. i + R - 1: x points at input row i and
  * y at output row i, ldy apart. */
-#include "cpu_dispatch.h"
 
 #if defined(__GNUC__)
-typedef float convreg_rows_vf32 __attribute__((vector_size(64)));
-typedef double convreg_rows_vf64 __attribute__((vector_size(64)));
+/* One input row's taps into the tile: all R rows (ALL, a constant), or
+ * those whose kernel row r - q exists. */
+#define CONVREG_ROWS_TAPS(T, V, R, NV, ALL)                                              \
+    for (ptrdiff_t b = 0; b < kw; ++b) {                                                 \
+        V X[NV];                                                                         \
+        for (int v = 0; v < NV; ++v)                                                     \
+            __builtin_memcpy(&X[v], xr + b + v * LANES, sizeof(V));                      \
+        for (int q = 0; q < R; ++q) {                                                    \
+            if (!(ALL) && (r - q < 0 || r - q >= kh)) continue;                          \
+            const T t = k[(r - q) * kw + b];                                             \
+            for (int v = 0; v < NV; ++v) acc[q][v] += t * X[v];                          \
+        }                                                                                \
+    }
 
 #define CONVREG_DEFINE_ROWS(NAME, ATTR, T, V, ONE_ROW, R, NV)                            \
     ATTR static void NAME(const T *x, ptrdiff_t ldx, const T *k, ptrdiff_t kh,           \
@@ -93,15 +109,10 @@ typedef double convreg_rows_vf64 __attribute__((vector_size(64)));
                 for (int v = 0; v < NV; ++v) acc[q][v] = (V){0};                         \
             for (ptrdiff_t r = 0; r < kh + R - 1; ++r) {                                 \
                 const T *xr = x + r * ldx + j0;                                          \
-                for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
-                    V X[NV];                                                             \
-                    for (int v = 0; v < NV; ++v)                                         \
-                        __builtin_memcpy(&X[v], xr + b + v * LANES, sizeof(V));          \
-                    for (int q = 0; q < R; ++q) {                                        \
-                        if (r - q < 0 || r - q >= kh) continue;                          \
-                        const T t = k[(r - q) * kw + b];                                 \
-                        for (int v = 0; v < NV; ++v) acc[q][v] += t * X[v];              \
-                    }                                                                    \
+                if (r >= R - 1 && r < kh) {                                              \
+                    CONVREG_ROWS_TAPS(T, V, R, NV, 1)                                    \
+                } else {                                                                 \
+                    CONVREG_ROWS_TAPS(T, V, R, NV, 0)                                    \
                 }                                                                        \
             }                                                                            \
             for (int q = 0; q < R; ++q)                                                  \
@@ -122,35 +133,72 @@ typedef double convreg_rows_vf64 __attribute__((vector_size(64)));
     }
 #endif
 
-#define CONVREG_ROWS_BASE 2
-CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f32_base, , float, convreg_rows_vf32,
-                    convreg_corr2d_row_f32, CONVREG_ROWS_BASE, 1)
-CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f64_base, , double, convreg_rows_vf64,
-                    convreg_corr2d_row_f64, CONVREG_ROWS_BASE, 1)
+typedef void (*convreg_rows_f32_fn)(const float *, ptrdiff_t, const float *, ptrdiff_t,
+                                    ptrdiff_t, float *, ptrdiff_t, ptrdiff_t);
+typedef void (*convreg_rows_f64_fn)(const double *, ptrdiff_t, const double *, ptrdiff_t,
+                                    ptrdiff_t, double *, ptrdiff_t, ptrdiff_t);
+
+/* One tile of one ISA, both dtypes, and its entry in that ISA's table. */
+#define CONVREG_ROWS_TILE(ISA, ATTR, BYTES, R, NV)                                       \
+    CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f32_##ISA##_##R##x##NV, ATTR, float,         \
+                        convreg_vf32_##BYTES, convreg_corr2d_row_f32, R, NV)        \
+    CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f64_##ISA##_##R##x##NV, ATTR, double,        \
+                        convreg_vf64_##BYTES, convreg_corr2d_row_f64, R, NV)
+#define CONVREG_ROWS_ENTRY(ISA, R, NV)                                                   \
+    {R, NV, convreg_corr2d_rows_f32_##ISA##_##R##x##NV, convreg_corr2d_rows_f64_##ISA##_##R##x##NV}
+
+typedef struct {
+    ptrdiff_t rows, vectors;
+    convreg_rows_f32_fn f32;
+    convreg_rows_f64_fn f64;
+} convreg_rows_tile;
+
+/* Each ISA's tiles, its default first. Baseline (SSE2, 16 xmm): 2 x 4 ran
+ * 21-27 GFLOP/s (3x3 .. 15x15) where a 64-byte type's 2 x 1 ran 8-15. */
+CONVREG_ROWS_TILE(base, , 16, 2, 4)
+CONVREG_ROWS_TILE(base, , 16, 3, 3)
+static const convreg_rows_tile convreg_rows_tiles_base[] = {
+    CONVREG_ROWS_ENTRY(base, 2, 4), CONVREG_ROWS_ENTRY(base, 3, 3)};
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f32_avx2, CONVREG_AVX2, float, convreg_rows_vf32,
-                    convreg_corr2d_row_f32, 4, 1)
-CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f64_avx2, CONVREG_AVX2, double, convreg_rows_vf64,
-                    convreg_corr2d_row_f64, 4, 1)
-CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f32_avx512, CONVREG_AVX512, float, convreg_rows_vf32,
-                    convreg_corr2d_row_f32, 4, 2)
-CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f64_avx512, CONVREG_AVX512, double, convreg_rows_vf64,
-                    convreg_corr2d_row_f64, 4, 2)
+/* AVX2 (16 ymm, no embedded broadcast): 4 x 2 ran 24-68 GFLOP/s on the
+ * Xeon; 4 x 3 and 3 x 4 leave no register for the tap and spill. */
+CONVREG_ROWS_TILE(avx2, CONVREG_AVX2, 32, 4, 2)
+CONVREG_ROWS_TILE(avx2, CONVREG_AVX2, 32, 6, 2)
+static const convreg_rows_tile convreg_rows_tiles_avx2[] = {
+    CONVREG_ROWS_ENTRY(avx2, 4, 2), CONVREG_ROWS_ENTRY(avx2, 6, 2)};
+/* AVX-512 (32 zmm): the EPYC's 4 x 2, and the Xeon's 6 x 4 and 4 x 4. */
+CONVREG_ROWS_TILE(avx512, CONVREG_AVX512, 64, 4, 2)
+CONVREG_ROWS_TILE(avx512, CONVREG_AVX512, 64, 6, 4)
+CONVREG_ROWS_TILE(avx512, CONVREG_AVX512, 64, 4, 4)
+static const convreg_rows_tile convreg_rows_tiles_avx512[] = {
+    CONVREG_ROWS_ENTRY(avx512, 4, 2), CONVREG_ROWS_ENTRY(avx512, 6, 4),
+    CONVREG_ROWS_ENTRY(avx512, 4, 4)};
 #endif
 
-/* Output rows per call of convreg_corr2d_rows_*, by ISA. */
-static ptrdiff_t convreg_corr2d_rows_per_call(int isa)
+#define CONVREG_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* The tiles compiled for an ISA, and how many. */
+static const convreg_rows_tile *convreg_corr2d_tiles(int isa, int *count)
 {
-    return isa == CONVREG_ISA_BASE ? CONVREG_ROWS_BASE : 4;
+#ifdef CONVREG_X86_DISPATCH
+    if (isa == CONVREG_ISA_AVX512) {
+        *count = CONVREG_COUNT(convreg_rows_tiles_avx512);
+        return convreg_rows_tiles_avx512;
+    }
+    if (isa == CONVREG_ISA_AVX2) {
+        *count = CONVREG_COUNT(convreg_rows_tiles_avx2);
+        return convreg_rows_tiles_avx2;
+    }
+#endif
+    *count = CONVREG_COUNT(convreg_rows_tiles_base);
+    return convreg_rows_tiles_base;
 }
 
-#define CONVREG_DEFINE_ROWS_DISPATCH(NAME, T, SUFFIX)                                    \
-    static void NAME(int isa, const T *x, ptrdiff_t ldx, const T *k, ptrdiff_t kh,       \
-                     ptrdiff_t kw, T *y, ptrdiff_t ldy, ptrdiff_t ow)                    \
-    {                                                                                    \
-        CONVREG_DISPATCH(isa, convreg_corr2d_rows_##SUFFIX, (x, ldx, k, kh, kw, y, ldy, ow)); \
-    }
-CONVREG_DEFINE_ROWS_DISPATCH(convreg_corr2d_rows_f32, float, f32)
-CONVREG_DEFINE_ROWS_DISPATCH(convreg_corr2d_rows_f64, double, f64)
+/* Tile `tile` of the ISA (0 <= tile < its count: checked in Python). */
+static const convreg_rows_tile *convreg_corr2d_tile(int isa, int tile)
+{
+    int count;
+    return convreg_corr2d_tiles(isa, &count) + tile;
+}
 
 #endif

@@ -6,7 +6,8 @@
  * PREFIX_base, and called through CONVREG_DISPATCH with convreg_isa()'s
  * answer, so a portable wheel still runs the widest vectors the machine
  * has. (Kernels whose code is the same on every ISA use GCC's
- * target_clones instead: corr2d_rows.h's one-row loop.)
+ * target_clones instead, CONVREG_CLONES below: corr2d_rows.h's one-row
+ * loop, winograd.h's transforms.)
  *
  * Helpers that such a kernel inlines must carry the same target attribute:
  * GCC refuses to inline across targets.
@@ -21,6 +22,35 @@
 #define CONVREG_INLINE static inline __attribute__((always_inline))
 #else
 #define CONVREG_INLINE static inline
+#endif
+
+/* Kernels whose code is the same on every ISA are compiled once per level
+ * with target_clones and chosen by an ifunc when the library loads. The
+ * clones are named by x86-64 ABI level, which the ifunc tests feature by
+ * feature (v4: AVX-512 F/BW/CD/DQ/VL, v3: AVX2 + FMA). Named by CPU
+ * ("arch=skylake-avx512", "arch=haswell") they were chosen by CPU *model*
+ * (__builtin_cpu_is): an Ice Lake Xeon or an AMD EPYC matched neither and
+ * ran the SSE2 clone, without FMA. GCC names the levels from version 11. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    __GNUC__ >= 11
+#define CONVREG_CLONES \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CONVREG_CLONES
+#endif
+
+/* GCC/Clang vector types, one per register width (zmm, ymm, xmm), named by
+ * bytes: a kernel compiled for an ISA uses that ISA's own width. (A 64-byte
+ * type under the AVX2 or SSE2 target is not split into registers: GCC kept
+ * whole register tiles on the stack, and the AVX2 kernels ran slower than
+ * the SSE2 ones.) */
+#if defined(__GNUC__)
+typedef float convreg_vf32_64 __attribute__((vector_size(64)));
+typedef double convreg_vf64_64 __attribute__((vector_size(64)));
+typedef float convreg_vf32_32 __attribute__((vector_size(32)));
+typedef double convreg_vf64_32 __attribute__((vector_size(32)));
+typedef float convreg_vf32_16 __attribute__((vector_size(16)));
+typedef double convreg_vf64_16 __attribute__((vector_size(16)));
 #endif
 
 #define CONVREG_ISA_AVX512 2

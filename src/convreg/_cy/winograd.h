@@ -6,7 +6,7 @@
  * across the row's tiles: without it, 16 output streams against 4 input
  * rows are more pairs than GCC versions loops for, and the transform ran
  * scalar at a tenth of this speed. Compiled once per instruction set
- * (target_clones), as corr2d_rows.h.
+ * (CONVREG_CLONES in cpu_dispatch.h), as corr2d_rows.h.
  *
  * Contract (checked in _winograd.pyx before entry): the input rows p0 ..
  * p0 + 3*ldx hold 2*tw + 2 values each; v and s address 16 planes `plane`
@@ -17,17 +17,12 @@
 
 #include <stddef.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define CONVREG_WINOGRAD_CLONES \
-    __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-#else
-#define CONVREG_WINOGRAD_CLONES
-#endif
+#include "cpu_dispatch.h"
 
 /* V[4i + j] = (B^T d B)[i, j] for each tile of the row: the rows of B^T d
  * are (d0 - d2, d1 + d2, d2 - d1, d1 - d3), and B combines columns alike. */
 #define CONVREG_WINOGRAD_INPUT(NAME, T)                                                   \
-    CONVREG_WINOGRAD_CLONES static void NAME(const T *restrict p0, ptrdiff_t ldx,         \
+    CONVREG_CLONES static void NAME(const T *restrict p0, ptrdiff_t ldx,         \
                                              T *restrict v, ptrdiff_t plane, ptrdiff_t tw) \
     {                                                                                     \
         const T *restrict p1 = p0 + ldx, *restrict p2 = p1 + ldx, *restrict p3 = p2 + ldx; \
@@ -55,7 +50,7 @@
  * y1 are the same row for an odd last tile row (its bottom row is computed,
  * then overwritten): they may alias each other, never s. */
 #define CONVREG_WINOGRAD_OUTPUT(NAME, T)                                                  \
-    CONVREG_WINOGRAD_CLONES static void NAME(const T *restrict s, ptrdiff_t plane,        \
+    CONVREG_CLONES static void NAME(const T *restrict s, ptrdiff_t plane,        \
                                              T *y0, T *y1,                                \
                                              ptrdiff_t tw, ptrdiff_t full)                \
     {                                                                                     \

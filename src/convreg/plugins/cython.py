@@ -16,8 +16,10 @@ the same loops entered without typed memoryviews, whose creation was a
 quarter of such a call). The rules:
 
 * single-image ``corr2d``/``convolve2d``: a direct loop, parallel over
-  output rows, register-blocked along a contiguous output row
-  (``_cy/corr2d_rows.h``);
+  bands of output rows, each band a register tile of rows x vectors
+  (``_cy/corr2d_rows.h``); each ISA compiles a few tiles
+  (:func:`corr2d_tiles`), the first the rules' choice, the others
+  measured by the planner like a layer op's algorithms;
 * layers with few output channels per group (the chapter's examples,
   depthwise convolutions): plain direct loops, parallel over output planes;
 * most forward passes, weight gradients with 16+ output channels per group
@@ -63,6 +65,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -81,8 +85,8 @@ except ImportError as exc:  # not built: listed unavailable with this reason
 else:
     _IMPORT_ERROR = None
 
-__all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "plan_of", "use_gemm",
-           "winograd_admissible", "WINOGRAD_OPS", "WINOGRAD_MIN_CHANNELS", "WORKSPACE_BYTES",
+__all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "corr2d_tiles", "plan_of",
+           "use_gemm", "winograd_admissible", "WINOGRAD_OPS", "WINOGRAD_MIN_CHANNELS", "WORKSPACE_BYTES",
            "WINOGRAD_WORKSPACE_BYTES"]
 
 #: The layer ops' algorithms, as `algorithm` and the planner name them.
@@ -177,16 +181,40 @@ def _shifted(a: np.ndarray, hw: tuple[int, int], offset: tuple[int, int],
     return out
 
 
-def _valid_corr2d(X: np.ndarray, K: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
-    """Cross-correlate ``K`` over ``X`` zero-padded by ``pads``."""
-    X = _pad(X, pads)
+def corr2d_tiles() -> tuple[str, ...]:
+    """The register tiles of single-image correlation for this CPU's ISA, as plan
+    names: ``"tile-4x2"`` holds 4 output rows x 2 vectors (``_cy/corr2d_rows.h``).
+    The first is the rules' choice; every tile gives the same result bit for bit."""
+    return tuple(f"tile-{rows}x{vectors}" for rows, vectors in _corr2d.tiles())
+
+
+def _corr2d_tile(tile: int, X: np.ndarray, K: np.ndarray, threads: int) -> np.ndarray:
     Y = np.empty((X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1), dtype=X.dtype)
-    work = Y.size * K.size
-    if work < PARALLEL_MIN_WORK:  # the same sums, entered without typed memoryviews
-        _corr2d.corr2d_tiny(X, K, Y)
-    else:
-        _corr2d.corr2d_valid(X, K, Y, _threads(work))
+    _corr2d.corr2d_valid(X, K, Y, threads, tile)
     return Y
+
+
+def _valid_corr2d(X: np.ndarray, K: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
+    """Cross-correlate ``K`` over ``X`` zero-padded by ``pads``, by the plan's tile.
+
+    The signature has the layer ops' layout (a valid correlation is a
+    conv2d of one channel at stride 1), so `plan_of` finds it too.
+    """
+    X = _pad(X, pads)
+    out_h, out_w = X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1
+    work = out_h * out_w * K.size
+    if work < PARALLEL_MIN_WORK and planner.forced() is None:
+        Y = np.empty((out_h, out_w), dtype=X.dtype)  # the same sums, no typed memoryviews
+        _corr2d.corr2d_tiny(X, K, Y)
+        return Y
+    threads = _threads(work)
+    names = corr2d_tiles()
+    algorithms = {name: functools.partial(_corr2d_tile, i) for i, name in enumerate(names)}
+    signature = ("corr2d", X.shape, K.shape, (1, 1), (0, 0, 0, 0), (1, 1), 1, X.dtype.char,
+                 threads, _corr2d.isa())
+    out: np.ndarray = planner.run("corr2d", signature, algorithms, names, lambda: names[0],
+                                  work, (X, K, threads))
+    return out
 
 
 #: Upper bound on the im2col column buffer; a batch is processed in slices of
@@ -340,12 +368,21 @@ def _lanes_last(a: np.ndarray, ob: int) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(G * per, *rest, ob)
 
 
+#: The narrowest ISA whose blocked kernels take two-vector blocks. With AVX2's
+#: 16 registers the two-vector tile has 3 pixels (12 accumulators, 4 weight
+#: vectors, and the broadcast pixel spills), and ran VGG's 64-channel layer
+#: at 45 GFLOP/s against the one-vector tile's 55 (one core of the Xeon,
+#: kernels capped to AVX2).
+WIDE_BLOCKS_MIN_ISA = 2
+
+
 def _block_width(channels: int, dtype: np.dtype, narrow: bool = False) -> int:
     """Channels per block of the blocked kernels: one vector, or two where a group
-    has more channels than one holds (two load less per FMA; see conv_oc_rows.c),
-    unless ``narrow`` asks for one."""
+    has more channels than one holds (two load less per FMA; see conv_oc_rows.c)
+    and the ISA has the registers for them, unless ``narrow`` asks for one."""
     lanes = int(_conv.OC_BLOCK[np.dtype(dtype).name])
-    return lanes if narrow or channels <= lanes else 2 * lanes
+    one = narrow or channels <= lanes or _conv.isa() < WIDE_BLOCKS_MIN_ISA
+    return lanes if one else 2 * lanes
 
 
 def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
@@ -803,6 +840,29 @@ ISA_NAMES = ("baseline", "AVX2", "AVX-512")
 def isa_name() -> str:
     """The instruction set the blocked kernels run on this CPU (``AVX-512``, ``AVX2``...)."""
     return ISA_NAMES[_conv.isa()] if _IMPORT_ERROR is None else "none (not built)"
+
+
+#: ``CONVREG_MAX_ISA``'s values, by cpu_dispatch.h's level.
+MAX_ISA_VALUES = {"baseline": 0, "avx2": 1, "avx512": 2}
+
+
+def _env_max_isa() -> None:
+    """``CONVREG_MAX_ISA=avx2`` (or ``baseline``): run the per-ISA kernels as on a CPU
+    without the wider instruction sets (oneDNN's ``ONEDNN_MAX_CPU_ISA``), to compare
+    the variants on one machine or keep a CPU that slows down under AVX-512 off it.
+    A level above the CPU's changes nothing; an unknown value is a warning."""
+    value = os.environ.get("CONVREG_MAX_ISA", "").strip().lower()
+    if not value or _IMPORT_ERROR is not None:
+        return
+    if value not in MAX_ISA_VALUES:
+        warnings.warn(f"CONVREG_MAX_ISA={value!r} is not one of {', '.join(MAX_ISA_VALUES)}; "
+                      f"ignored", RuntimeWarning, stacklevel=2)
+        return
+    for module in (_conv, _corr2d):
+        module.cap_isa(MAX_ISA_VALUES[value])
+
+
+_env_max_isa()
 
 
 def admissible(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: Pair,
