@@ -126,8 +126,10 @@ def _plan(args: argparse.Namespace) -> int:
         print("convreg plan: the cython backend is unavailable, and only it makes plans",
               file=sys.stderr)
         return 2
-    if len(args.input) != 4 or len(args.weight) != 4:
-        print("convreg plan: --input is N,C,H,W and --weight O,C/groups,kh,kw", file=sys.stderr)
+    image = len(args.input) == len(args.weight) == 2
+    if not image and (len(args.input) != 4 or len(args.weight) != 4):
+        print("convreg plan: --input is N,C,H,W and --weight O,C/groups,kh,kw (a layer), or "
+              "--input H,W and --weight kh,kw (one image's corr2d)", file=sys.stderr)
         return 2
     dtype = np.dtype(args.dtype)
     geometry = dict(stride=args.stride, padding=args.padding, dilation=args.dilation,
@@ -135,24 +137,35 @@ def _plan(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(args.input).astype(dtype)
     w = rng.standard_normal(args.weight).astype(dtype)
-    out_hw = convreg.output_shape(x.shape[2:], w.shape[2:], args.stride, args.padding,
-                                  args.dilation)
-    g = rng.standard_normal((x.shape[0], w.shape[0], *out_hw)).astype(dtype)
-    calls = {
-        "conv2d": lambda: convreg.conv2d(x, w, backend="cython", **geometry),
-        "conv2d_grad_input": lambda: convreg.conv2d_grad_input(g, w, x.shape, backend="cython",
-                                                               **geometry),
-        "conv2d_grad_weight": lambda: convreg.conv2d_grad_weight(x, g, w.shape, backend="cython",
-                                                                 **geometry),
-    }
+    if image:
+        out_hw = (max(x.shape[0] - w.shape[0] + 1, 0), max(x.shape[1] - w.shape[1] + 1, 0))
+        flops = 2 * out_hw[0] * out_hw[1] * w.size
+        calls = {"corr2d": lambda: convreg.corr2d(x, w, backend="cython")}
+        geometry = {"mode": "valid"}
+    else:
+        out_hw = convreg.output_shape(x.shape[2:], w.shape[2:], args.stride, args.padding,
+                                      args.dilation)
+        g = rng.standard_normal((x.shape[0], w.shape[0], *out_hw)).astype(dtype)
+        flops = 2 * g.size * w[0].size  # of each op, by the definition
+        calls = {
+            "conv2d": lambda: convreg.conv2d(x, w, backend="cython", **geometry),
+            "conv2d_grad_input": lambda: convreg.conv2d_grad_input(g, w, x.shape,
+                                                                   backend="cython", **geometry),
+            "conv2d_grad_weight": lambda: convreg.conv2d_grad_weight(x, g, w.shape,
+                                                                     backend="cython", **geometry),
+        }
     if args.threads is not None:
         convreg.set_num_threads(args.threads)
     threads = convreg.get_num_threads()
-    flops = 2 * g.size * w[0].size  # of each op, by the definition
     print(f"input {tuple(x.shape)}, weight {tuple(w.shape)}, "
           + ", ".join(f"{k} {v}" for k, v in geometry.items())
           + f", {dtype}, {threads} {_plural(threads, 'thread', 'threads')}, "
           f"{cython.isa_name()} kernels")
+    unknown = [op for op in args.op or () if op not in calls]
+    if unknown:
+        print(f"convreg plan: --op {unknown[0]} is not an op of these shapes "
+              f"({', '.join(calls)})", file=sys.stderr)
+        return 2
     saved = planner.get_planner()
     try:
         for op in args.op or calls:
@@ -235,12 +248,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=raw, description=(
             "Run every admissible algorithm of conv2d and its two gradients once on random "
             "arrays of the\ngiven shape on the cython backend (the planner's measure mode), and "
-            "print their times, the\nfastest and the rules' (estimate mode's) choice."),
+            "print their times, the\nfastest and the rules' (estimate mode's) choice. With 2-D "
+            "shapes, corr2d's register tiles\nof one image instead."),
         epilog="examples:\n  python -m convreg plan --input 8,64,56,56 --weight 64,64,3,3 "
                "--padding 1\n  python -m convreg plan --input 8,64,56,56 --weight 128,64,3,3 "
-               "--stride 2 --padding 1 --op conv2d_grad_input --threads 1")
-    plan.add_argument("--input", type=_ints, required=True, help="N,C,H,W")
-    plan.add_argument("--weight", type=_ints, required=True, help="O,C/groups,kh,kw")
+               "--stride 2 --padding 1 --op conv2d_grad_input --threads 1\n"
+               "  python -m convreg plan --input 1024,1024 --weight 15,15")
+    plan.add_argument("--input", type=_ints, required=True, help="N,C,H,W (or H,W: corr2d)")
+    plan.add_argument("--weight", type=_ints, required=True,
+                      help="O,C/groups,kh,kw (or kh,kw: corr2d)")
     plan.add_argument("--stride", type=int, default=1)
     plan.add_argument("--padding", type=int, default=0)
     plan.add_argument("--dilation", type=int, default=1)
@@ -249,8 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan.add_argument("--threads", type=int, default=None,
                       help="OpenMP threads (default: convreg's current count)")
     plan.add_argument("--op", action="append",
-                      choices=("conv2d", "conv2d_grad_input", "conv2d_grad_weight"),
-                      help="only this op (repeatable); default: all three")
+                      choices=("conv2d", "conv2d_grad_input", "conv2d_grad_weight", "corr2d"),
+                      help="only this op (repeatable); default: all of the shapes' ops")
     sub.add_parser("bench", add_help=False,
                    help="time the backends beside SciPy and PyTorch (--help for options)")
     argv = list(sys.argv[1:] if argv is None else argv)

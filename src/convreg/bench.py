@@ -253,11 +253,9 @@ _LAYER_OPS = {"forward": "conv2d", "grad_input": "conv2d_grad_input",
 
 def _plan(case: Case, op: str, threads: int) -> str:
     """The algorithm the cython backend's planner ran for this timing, and how it chose."""
-    if op not in _LAYER_OPS:
-        return ""
     from convreg.plugins import cython
 
-    plan = cython.plan_of(_LAYER_OPS[op], case.x, case.w, threads)
+    plan = cython.plan_of(_LAYER_OPS.get(op, op), case.x, case.w, threads)
     return "direct (tiny)" if plan is None else f"{plan.algorithm} ({plan.how})"
 
 
