@@ -25,7 +25,6 @@ from convreg.bench import measure, peak_gflops
 from convreg.planner import cpu_model
 from convreg.plugins import cython
 
-
 #: Long enough for OpenBLAS's spinning threads to sleep (its THREAD_TIMEOUT,
 #: 2^28 cycles by default, ~0.1 s at 2.8 GHz). Timed first after the sgemm,
 #: the first tile ran 2x slower on 2 threads than later in the round.
