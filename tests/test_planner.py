@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -83,10 +84,12 @@ def test_measure_mode_times_every_candidate_once_and_keeps_the_fastest():
     plan = planner.plans()[("op", 7)]
     assert plan.algorithm == "fast" and plan.how == "measured"
     assert [name for name, _ in plan.times] == ["slow", "fast"]
-    # Measured in ROUNDS rounds, taking turns, on the first call only; never chosen.
-    assert calls[:2 * planner.ROUNDS] == ["slow", "fast"] * planner.ROUNDS
-    assert calls.count("slow") == planner.ROUNDS
-    assert calls[-2:] == ["fast", "fast"]
+    # Measured in ROUNDS rounds, taking turns, on the first call only; never chosen. Each
+    # timed run but the first follows an untimed one of the same algorithm.
+    turns = ["slow", "fast"] * planner.ROUNDS
+    assert calls[:2 * len(turns) - 1] == [turns[0]] + [n for n in turns[1:] for _ in (0, 1)]
+    assert calls.count("slow") == 2 * planner.ROUNDS - 1
+    assert calls[2 * len(turns) - 1:] == ["fast", "fast"]
 
 
 class _Clock:
@@ -117,9 +120,31 @@ def test_measure_mode_stops_at_the_time_limit_keeping_the_fastest_timed(monkeypa
     planner.run("op", ("op", 5), clock.algorithms(calls), ("slow", "fast"), lambda: "slow", 10,
                 (1,), lambda estimate: ("fast", "slow"))
     plan = planner.plans()[("op", 5)]
-    assert calls == ["slow", "fast"]  # 1.25 s used: no second round
+    assert calls == ["slow", "fast", "fast"]  # 1.5 s used: no second round
     assert (plan.algorithm, plan.how, plan.times) == ("fast", "measured",
                                                       (("slow", 1.0), ("fast", 0.25)))
+
+
+def test_each_contender_is_timed_after_a_run_of_its_own(monkeypatch):
+    """A stand-in for a kernel that runs slow right after another algorithm (whose
+    threads still spin): timed straight after "blas", "omp" would lose every round."""
+    clock = _Clock()
+    monkeypatch.setattr(planner, "time", clock)
+    planner.set_planner("measure", min_work=0, time_limit=math.inf)
+    calls: list[str] = []
+
+    def take(name: str):
+        def algorithm(a):
+            after_other = bool(calls) and calls[-1] != name
+            calls.append(name)
+            clock.now += 0.5 if name == "blas" else (1.0 if after_other else 0.25)
+            return a + 1
+        return algorithm
+
+    planner.run("op", ("op", 9), {"blas": take("blas"), "omp": take("omp")}, ("blas", "omp"),
+                lambda: "blas", 10, (1,))
+    plan = planner.plans()[("op", 9)]
+    assert plan.algorithm == "omp" and dict(plan.times) == {"blas": 0.5, "omp": 0.25}
 
 
 def test_a_first_run_past_the_time_limit_keeps_the_rules_choice(monkeypatch):

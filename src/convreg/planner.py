@@ -18,12 +18,14 @@ Modes (:func:`set_planner`, or ``CONVREG_PLANNER`` read at import):
     For a signature whose work is at least ``min_work`` multiply-adds
     (:data:`MEASURE_MIN_WORK` by default), the first call runs each
     contending algorithm on the call's own arrays, :data:`ROUNDS` times in
-    turn (the rules' choice first), keeps the fastest by its best time for
+    turn (the rules' choice first; each timed run after an untimed one of
+    the same algorithm, so that no contender pays for the threads the one
+    before it left spinning), keeps the fastest by its best time for
     later calls and returns a result of it: a first call costs several
     times a later one, but measuring stops once it has taken
     ``time_limit`` seconds (:data:`TIME_LIMIT` by default, FFTW's
     ``fftw_set_timelimit``), keeping the fastest of those timed, so a
-    first call costs at most that plus one run. Smaller problems take the
+    first call costs at most that plus two runs. Smaller problems take the
     estimate: measuring costs more than it could save. While measuring, at most two results
     are alive at once (the best so far and the one being computed), each
     algorithm with the workspace its backend documents; nothing else is
@@ -351,8 +353,9 @@ def _signature(value: Any) -> Any:
 
 def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], contenders: Sequence[str],
              args: Sequence[Any]) -> tuple[Plan, Any]:
-    """Time the contenders in :data:`ROUNDS` rounds, each once a round, and keep each
-    one's best, until the time limit; return the plan and a result of the fastest.
+    """Time the contenders in :data:`ROUNDS` rounds, each once a round (after an untimed
+    run of its own, but for the very first), and keep each one's best, until the time
+    limit; return the plan and a result of the fastest.
 
     ``contenders[0]`` is the rules' choice: if its first run alone uses up
     the time limit, it is the plan ("estimated", with its time).
@@ -360,7 +363,16 @@ def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], contenders: 
     best: dict[str, float] = {}
     best_time, best_result = float("inf"), None
     began = time.perf_counter()
-    for name in itertools.chain.from_iterable(itertools.repeat(contenders, ROUNDS)):
+    for turn, name in enumerate(itertools.chain.from_iterable(itertools.repeat(contenders,
+                                                                                ROUNDS))):
+        if turn:
+            # Untimed, so that the timed run follows the contender itself, not
+            # the one before: that one's idle threads (OpenBLAS's spinning after
+            # a GEMM, an OpenMP team's) made the blocked kernel 2.1x slower right
+            # after im2col on 2 threads (VGG 64-channel forward pass, 30.5 ms
+            # against 14.3). The very first run is timed at once: a call of
+            # seconds then costs one run before the time limit stops it.
+            algorithms[name](*args)
         start = time.perf_counter()
         result = algorithms[name](*args)
         seconds = time.perf_counter() - start
