@@ -141,7 +141,7 @@ typedef void (*convreg_rows_f64_fn)(const double *, ptrdiff_t, const double *, p
 /* One tile of one ISA, both dtypes, and its entry in that ISA's table. */
 #define CONVREG_ROWS_TILE(ISA, ATTR, BYTES, R, NV)                                       \
     CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f32_##ISA##_##R##x##NV, ATTR, float,         \
-                        convreg_vf32_##BYTES, convreg_corr2d_row_f32, R, NV)        \
+                        convreg_vf32_##BYTES, convreg_corr2d_row_f32, R, NV)             \
     CONVREG_DEFINE_ROWS(convreg_corr2d_rows_f64_##ISA##_##R##x##NV, ATTR, double,        \
                         convreg_vf64_##BYTES, convreg_corr2d_row_f64, R, NV)
 #define CONVREG_ROWS_ENTRY(ISA, R, NV)                                                   \
