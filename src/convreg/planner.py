@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import json
 import logging
 import os
@@ -363,8 +362,7 @@ def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], contenders: 
     best: dict[str, float] = {}
     best_time, best_result = float("inf"), None
     began = time.perf_counter()
-    for turn, name in enumerate(itertools.chain.from_iterable(itertools.repeat(contenders,
-                                                                                ROUNDS))):
+    for turn, name in enumerate([*contenders] * ROUNDS):
         if turn:
             # Untimed, so that the timed run follows the contender itself, not
             # the one before: that one's idle threads (OpenBLAS's spinning after
