@@ -53,6 +53,12 @@ cdef extern from "winograd.h" nogil:
                                      Py_ssize_t tw, Py_ssize_t full)
 
 
+cdef inline (Py_ssize_t, Py_ssize_t, Py_ssize_t) _task(Py_ssize_t q, Py_ssize_t planes,
+                                                       Py_ssize_t rows) noexcept nogil:
+    """Task ``q`` of a loop over (image, plane, tile row), as those three indices."""
+    return q // (planes * rows), (q // rows) % planes, q % rows
+
+
 def input_transform(const floating[:, :, :, ::1] x, floating[:, ::1] V, Py_ssize_t r0,
                     Py_ssize_t rows, int num_threads):
     """``V[4*i + j, c*T + t] = (B^T d B)[i, j]``, ``d`` tile ``t``'s 4x4 patch of channel ``c``.
@@ -76,9 +82,7 @@ def input_transform(const floating[:, :, :, ::1] x, floating[:, ::1] V, Py_ssize
         for q in prange(n * C * rows, schedule="static", num_threads=num_threads):
             if convreg_tick(&halt, 16 * tw):
                 continue
-            m = q // (C * rows)
-            c = (q // rows) % C
-            ti = q % rows
+            m, c, ti = _task(q, C, rows)
             if floating is float:
                 convreg_winograd_input_f32(&x[m, c, 2 * (r0 + ti), 0], Wx,
                                            &V[0, c * T + (m * rows + ti) * tw], plane, tw)
@@ -106,9 +110,7 @@ def output_transform(const floating[:, ::1] M, floating[:, :, :, ::1] y, Py_ssiz
         for q in prange(n * O * rows, schedule="static", num_threads=num_threads):
             if convreg_tick(&halt, 16 * tw):
                 continue
-            m = q // (O * rows)
-            o = (q // rows) % O
-            ti = q % rows
+            m, o, ti = _task(q, O, rows)
             i = 2 * (r0 + ti)
             # An odd last row: its tiles' bottom row is computed into the top
             # row, which is then written over with the right values.
