@@ -6,10 +6,16 @@ The count is passed to every OpenMP parallel region explicitly (not through
 is called, each call asks OpenMP for its default, which honours
 ``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits(n, "openmp")``.
 
-:func:`set_num_threads` also limits the BLAS pool (through threadpoolctl)
-that the im2col + GEMM path calls, so one setting governs both pools. The
-two never nest: a kernel's OpenMP region and a GEMM run one after the other,
-so at most ``n`` threads compute at any time.
+:func:`set_num_threads` also limits the BLAS pools (through threadpoolctl),
+so one setting governs both kinds. The kernels' own GEMMs (im2col,
+Winograd, implicit GEMM) do not use BLAS's threads: they run in pieces on
+convreg's OpenMP team, one single-threaded BLAS call per piece, inside
+:func:`one_blas_thread`. BLAS's threads spin-wait after each call, and an
+OpenMP team started meanwhile shared the cores with them (a 0.9 ms kernel
+took 4.8 ms right after a GEMM, on 2 threads): with one pool doing all the
+work nothing spins against the next call. (Called from a Python thread
+other than the main one, where OpenBLAS does not take a thread count,
+those GEMMs run one at a time on BLAS's threads, as before.)
 
 After ``os.fork()`` (and so in ``multiprocessing`` workers started with the
 ``fork`` method, Linux's default before Python 3.14) the child runs every
@@ -31,9 +37,11 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["get_num_threads", "set_num_threads", "openmp_enabled", "limited"]
+__all__ = ["get_num_threads", "set_num_threads", "openmp_enabled", "limited", "one_blas_thread"]
 
 _num_threads: int | None = None
+
+
 class _Local(threading.local):
     """The per-thread override set by `limited`; None: none. A class default, since
     getattr with a default on a missing thread-local attribute cost 0.8 us a call."""
@@ -43,6 +51,10 @@ class _Local(threading.local):
 
 _local = _Local()
 _blas_limit: Any = None  # threadpoolctl's handle, to restore the BLAS default
+# one_blas_thread's state, the main thread's only: the calls inside it and the
+# BLAS libraries' thread counts to restore when the outermost one leaves.
+_one_blas_depth = 0
+_one_blas_saved: list[tuple[Any, int]] = []
 # True in a child made by fork: OpenMP may not start threads there (docstring).
 _forked_child = False
 
@@ -55,7 +67,6 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-@functools.cache
 @functools.cache  # an import statement per call was most of a kernel call's thread lookup
 def _openmp() -> Any:
     try:
@@ -133,3 +144,50 @@ def limited(n: int) -> Iterator[None]:
         yield
     finally:
         _local.n = previous
+
+
+@functools.cache
+def _blas_libraries() -> tuple[Any, ...]:
+    """threadpoolctl's controllers of the BLAS libraries loaded now (SciPy's, which the
+    kernels call, is loaded with them)."""
+    from threadpoolctl import ThreadpoolController
+
+    return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
+
+
+@contextlib.contextmanager
+def one_blas_thread(threads: int) -> Iterator[int]:
+    """Hold every BLAS library at one thread while the enclosed kernels run GEMMs in
+    pieces on a team of ``threads``; yields the team size the GEMMs may use.
+
+    Only from the main thread: OpenBLAS ignores a thread count set from
+    another thread once the main thread has set one (measured with the
+    OpenBLAS 0.3.30 and 0.3.31 that SciPy and NumPy ship: a worker's
+    ``set_num_threads(1)`` left 2, so its restoring could not be trusted
+    either). From any other thread this yields 1 and changes nothing: the
+    pieces run one at a time, each on BLAS's own threads, as before.
+
+    Process-wide, as BLAS's setting is: a GEMM another Python thread starts
+    meanwhile runs on one thread too. Nested uses count: the libraries'
+    settings come back when the outermost one leaves. Costs about 6 us (two
+    libraries), so only algorithms whose calls take far longer use it.
+    """
+    global _one_blas_depth
+    if threading.current_thread() is not threading.main_thread():
+        yield 1
+        return
+    if _one_blas_depth == 0:
+        _one_blas_saved[:] = [(lib, lib.num_threads) for lib in _blas_libraries()]
+        for lib, n in _one_blas_saved:
+            if n != 1:
+                lib.set_num_threads(1)
+    _one_blas_depth += 1
+    try:
+        yield threads if all(lib.num_threads == 1 for lib, _ in _one_blas_saved) else 1
+    finally:
+        _one_blas_depth -= 1
+        if _one_blas_depth == 0:
+            for lib, n in _one_blas_saved:
+                if n != 1:
+                    lib.set_num_threads(n)
+            _one_blas_saved.clear()

@@ -1,130 +1,123 @@
 """Stride-1 convolution as implicit GEMM: one BLAS call per kernel tap, no im2col.
 
-The functions take one image (or any run of ``Hp x Wp`` grids laid out
-channel-major: ``xcn[c, m]``, the grids one after another). Tap ``(a, b)``
-of the output at grid position ``m = i*Wp + j`` reads
-``xcn[c, m + a*dh*Wp + b*dw]``: a *fixed offset* from the output's own
-position on the padded grid. So a tap is one GEMM over a shifted view of
-the input,
-``Y (O x M) += W_ab (O x C) @ X_ab (C x M)``, accumulated in place by BLAS
+The functions take a batch of images, each a run of ``Hp x Wp`` grids laid
+out channel-major: ``xcn[n, c, m]``. Tap ``(a, b)`` of the output at grid
+position ``m = i*Wp + j`` reads ``xcn[n, c, m + a*dh*Wp + b*dw]``: a *fixed
+offset* from the output's own position on the padded grid. So a tap is one
+GEMM over a shifted view of the input, ``Y (O x M) += W_ab (O x C) @ X_ab (C x M)``, accumulated in place by BLAS
 (``beta = 1``), with no column matrix. Positions ``m`` outside an image's
 ``H_out x W_out`` corner are computed and dropped by the caller (a fraction
 ``1 - H_out W_out / (Hp Wp)`` of the flops: 7% for VGG's 56x56 layer, 23%
 for 14x14). The gradients are the same GEMMs transposed; the output
 gradient is given on the same grid with zeros outside the corners, so those
-positions add nothing. BLAS is SciPy's (``scipy.linalg.cython_blas``),
-called without the GIL; its own threads parallelise each GEMM. The two
-GEMMs are looked up when this module is imported, from the function
-pointers SciPy exports (its ``__pyx_capi__``, what a Cython ``cimport``
-reads too), so building convreg needs no SciPy, only running it.
+positions add nothing. BLAS is SciPy's (``scipy.linalg.cython_blas``,
+``blas.pxi``), called without the GIL, on one thread per call: the OpenMP
+team takes the images, each cut into pieces of positions ``m``, and runs
+every tap's GEMM of a piece (``_gemm.pyx`` says why not BLAS's own
+threads). A piece of the forward pass owns its output columns; a piece of the input gradient
+owns a band of ``dxcn``'s columns and takes from each tap the positions
+that land there; the weight gradient sums each thread's pieces into its
+own partial sum, which the caller adds up.
 
 Contract (checked by convreg/plugins/cython.py before entry): arrays are
-C-contiguous and of one dtype; ``xcn``/``dxcn`` are ``(C, T)`` and the grid
-arrays ``(O, T)`` with ``T = N*Hp*Wp``; ``M = T - dh*(kh-1)*Wp - dw*(kw-1)``
-is positive; the tap-major weights are ``(kh, kw, groups, O/groups,
-C/groups)`` (forward, weight gradient) or ``(kh, kw, groups, C/groups,
-O/groups)`` (input gradient); ``T`` fits a 32-bit BLAS int.
+C-contiguous and of one dtype; ``xcn``/``dxcn`` are ``(N, C, T)`` and the
+grid arrays ``(N, O, T)`` with ``T = Hp*Wp``; ``M = T - dh*(kh-1)*Wp -
+dw*(kw-1)`` is positive; the tap-major weights are ``(kh, kw, groups, O/groups,
+C/groups)`` (forward) or ``(kh, kw, groups, C/groups, O/groups)`` (input
+gradient), the weight gradient's partial sums ``(threads, kh, kw, groups,
+O/groups, C/groups)`` with at least ``num_threads`` of them; ``T`` fits a
+32-bit BLAS int.
 """
 
-from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from cython cimport floating
+from cython.parallel cimport prange, threadid
 
 include "interrupt.pxi"
-
-# scipy.linalg.cython_blas's signatures (Fortran BLAS: every argument by pointer).
-ctypedef void (*sgemm_t)(char* transa, char* transb, int* m, int* n, int* k, float* alpha,
-                         float* a, int* lda, float* b, int* ldb, float* beta, float* c,
-                         int* ldc) noexcept nogil
-ctypedef void (*dgemm_t)(char* transa, char* transb, int* m, int* n, int* k, double* alpha,
-                         double* a, int* lda, double* b, int* ldb, double* beta, double* c,
-                         int* ldc) noexcept nogil
-
-cdef sgemm_t sgemm
-cdef dgemm_t dgemm
+include "blas.pxi"
 
 
-cdef void* _blas(str name) except NULL:
-    """SciPy's exported BLAS function ``name``; the capsule's name is its C signature,
-    which PyCapsule_GetPointer checks against itself."""
-    from scipy.linalg import cython_blas
-    capsule = cython_blas.__pyx_capi__[name]
-    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
-
-
-sgemm = <sgemm_t>_blas("sgemm")
-dgemm = <dgemm_t>_blas("dgemm")
-
-
-cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, const floating* a, int lda,
-                       const floating* b, int ldb, floating* c, int ldc) noexcept nogil:
-    """Column-major ``C (m x n) += op(A) op(B)``."""
-    cdef floating one = 1
-    if floating is float:
-        sgemm(ta, tb, &m, &n, &k, &one, <float*>a, &lda, <float*>b, &ldb, &one, c, &ldc)
-    else:
-        dgemm(ta, tb, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &one, c, &ldc)
-
-
-def forward(const floating[:, ::1] xcn, const floating[:, :, :, :, ::1] wt,
-            floating[:, ::1] y, Py_ssize_t Wp, Py_ssize_t dh, Py_ssize_t dw):
-    """``y[g*Og + o, m] += sum_{c,a,b} wt[a, b, g, o, c] xcn[g*Cg + c, m + a*dh*Wp + b*dw]``."""
+def forward(const floating[:, :, ::1] xcn, const floating[:, :, :, :, ::1] wt,
+            floating[:, :, ::1] y, Py_ssize_t Wp, Py_ssize_t dh, Py_ssize_t dw, int num_threads):
+    """``y[n, g*Og + o, m] += sum_{c,a,b} wt[a, b, g, o, c] xcn[n, g*Cg + c, m + a*dh*Wp +
+    b*dw]``."""
     cdef Py_ssize_t kh = wt.shape[0], kw = wt.shape[1], G = wt.shape[2]
-    cdef Py_ssize_t Og = wt.shape[3], Cg = wt.shape[4], T = xcn.shape[1]
-    cdef int M = <int>(T - dh * (kh - 1) * Wp - dw * (kw - 1))
-    cdef Py_ssize_t g, a, b
+    cdef Py_ssize_t Og = wt.shape[3], Cg = wt.shape[4], N = xcn.shape[0], T = xcn.shape[2]
+    cdef Py_ssize_t M = T - dh * (kh - 1) * Wp - dw * (kw - 1)
+    cdef Py_ssize_t pieces = pieces_of(N, M, num_threads), step = (M + pieces - 1) // pieces
+    cdef Py_ssize_t q, n, g, a, b, m0, width
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
-        for g in range(G):
-            for a in range(kh):
-                for b in range(kw):
-                    if convreg_tick(&halt, M * Og * Cg):  # between GEMMs
-                        break
-                    # Y^T (M x Og) += X_ab^T (M x Cg) W_ab^T (Cg x Og), column-major views
-                    _gemm(b"N", b"N", M, <int>Og, <int>Cg,
-                          &xcn[g * Cg, a * dh * Wp + b * dw], <int>T,
-                          &wt[a, b, g, 0, 0], <int>Cg, &y[g * Og, 0], <int>T)
+        for q in prange(N * pieces, schedule="static", num_threads=num_threads):
+            n, m0, width = piece(q, pieces, step, M)
+            for g in range(G):
+                for a in range(kh):
+                    for b in range(kw):
+                        if width <= 0 or convreg_tick(&halt, width * Og * Cg):  # between GEMMs
+                            break
+                        # Y^T (width x Og) += X_ab^T (width x Cg) W_ab^T (Cg x Og), column-major
+                        _gemm(b"N", b"N", <int>width, <int>Og, <int>Cg,
+                              &xcn[n, g * Cg, m0 + a * dh * Wp + b * dw], <int>T,
+                              &wt[a, b, g, 0, 0], <int>Cg, 1, &y[n, g * Og, m0], <int>T)
     convreg_interrupt_finish(&halt)
 
 
-
-def grad_input(const floating[:, ::1] gy, const floating[:, :, :, :, ::1] wt,
-               floating[:, ::1] dxcn, Py_ssize_t Wp, Py_ssize_t dh, Py_ssize_t dw):
-    """``dxcn[g*Cg + c, m + a*dh*Wp + b*dw] += sum_o wt[a, b, g, c, o] gy[g*Og + o, m]``."""
+def grad_input(const floating[:, :, ::1] gy, const floating[:, :, :, :, ::1] wt,
+               floating[:, :, ::1] dxcn, Py_ssize_t Wp, Py_ssize_t dh, Py_ssize_t dw,
+               int num_threads):
+    """``dxcn[n, g*Cg + c, m + a*dh*Wp + b*dw] += sum_o wt[a, b, g, c, o] gy[n, g*Og + o,
+    m]``."""
     cdef Py_ssize_t kh = wt.shape[0], kw = wt.shape[1], G = wt.shape[2]
-    cdef Py_ssize_t Cg = wt.shape[3], Og = wt.shape[4], T = dxcn.shape[1]
-    cdef int M = <int>(T - dh * (kh - 1) * Wp - dw * (kw - 1))
-    cdef Py_ssize_t g, a, b
+    cdef Py_ssize_t Cg = wt.shape[3], Og = wt.shape[4], N = dxcn.shape[0], T = dxcn.shape[2]
+    cdef Py_ssize_t M = T - dh * (kh - 1) * Wp - dw * (kw - 1)
+    cdef Py_ssize_t pieces = pieces_of(N, T, num_threads), step = (T + pieces - 1) // pieces
+    cdef Py_ssize_t q, n, g, a, b, d0, width, shift, m0, m1
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
-        for g in range(G):
-            for a in range(kh):
-                for b in range(kw):
-                    if convreg_tick(&halt, M * Og * Cg):  # between GEMMs
-                        break
-                    # dX_ab^T (M x Cg) += G^T (M x Og) W_ab (Og x Cg)
-                    _gemm(b"N", b"N", M, <int>Cg, <int>Og, &gy[g * Og, 0], <int>T,
-                          &wt[a, b, g, 0, 0], <int>Og,
-                          &dxcn[g * Cg, a * dh * Wp + b * dw], <int>T)
+        for q in prange(N * pieces, schedule="static", num_threads=num_threads):
+            n, d0, width = piece(q, pieces, step, T)  # writes dxcn[n, :, d0:d0+width] only
+            for g in range(G):
+                for a in range(kh):
+                    for b in range(kw):
+                        shift = a * dh * Wp + b * dw
+                        m0 = max(0, d0 - shift)
+                        m1 = min(M, d0 + width - shift)
+                        if m1 <= m0:
+                            continue
+                        if convreg_tick(&halt, (m1 - m0) * Og * Cg):  # between GEMMs
+                            break
+                        # dX_ab^T (width x Cg) += G^T (width x Og) W_ab (Og x Cg)
+                        _gemm(b"N", b"N", <int>(m1 - m0), <int>Cg, <int>Og, &gy[n, g * Og, m0],
+                              <int>T, &wt[a, b, g, 0, 0], <int>Og, 1,
+                              &dxcn[n, g * Cg, m0 + shift], <int>T)
     convreg_interrupt_finish(&halt)
 
 
-
-def grad_weight(const floating[:, ::1] xcn, const floating[:, ::1] gy,
-                floating[:, :, :, :, ::1] dwt, Py_ssize_t Wp, Py_ssize_t dh, Py_ssize_t dw):
-    """``dwt[a, b, g, o, c] += sum_m gy[g*Og + o, m] xcn[g*Cg + c, m + a*dh*Wp + b*dw]``."""
-    cdef Py_ssize_t kh = dwt.shape[0], kw = dwt.shape[1], G = dwt.shape[2]
-    cdef Py_ssize_t Og = dwt.shape[3], Cg = dwt.shape[4], T = xcn.shape[1]
-    cdef int M = <int>(T - dh * (kh - 1) * Wp - dw * (kw - 1))
-    cdef Py_ssize_t g, a, b
+def grad_weight(const floating[:, :, ::1] xcn, const floating[:, :, ::1] gy,
+                floating[:, :, :, :, :, ::1] partial, Py_ssize_t Wp, Py_ssize_t dh,
+                Py_ssize_t dw, int num_threads):
+    """``partial[t, a, b, g, o, c] += sum gy[n, g*Og + o, m] xcn[n, g*Cg + c, m + a*dh*Wp +
+    b*dw]`` over the images and positions ``(n, m)`` of thread ``t``'s pieces."""
+    cdef Py_ssize_t kh = partial.shape[1], kw = partial.shape[2], G = partial.shape[3]
+    cdef Py_ssize_t Og = partial.shape[4], Cg = partial.shape[5]
+    cdef Py_ssize_t N = xcn.shape[0], T = xcn.shape[2]
+    cdef Py_ssize_t M = T - dh * (kh - 1) * Wp - dw * (kw - 1)
+    if partial.shape[0] < num_threads:
+        raise ValueError(f"grad_weight: {partial.shape[0]} partial sums for {num_threads} "
+                         "threads")
+    cdef Py_ssize_t pieces = pieces_of(N, M, num_threads), step = (M + pieces - 1) // pieces
+    cdef Py_ssize_t q, n, g, a, b, m0, width
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
-        for g in range(G):
-            for a in range(kh):
-                for b in range(kw):
-                    if convreg_tick(&halt, M * Og * Cg):  # between GEMMs
-                        break
-                    # dW_ab^T (Cg x Og) += X_ab (Cg x M) G^T (M x Og)
-                    _gemm(b"T", b"N", <int>Cg, <int>Og, M,
-                          &xcn[g * Cg, a * dh * Wp + b * dw], <int>T,
-                          &gy[g * Og, 0], <int>T, &dwt[a, b, g, 0, 0], <int>Cg)
+        for q in prange(N * pieces, schedule="static", num_threads=num_threads):
+            n, m0, width = piece(q, pieces, step, M)
+            for g in range(G):
+                for a in range(kh):
+                    for b in range(kw):
+                        if width <= 0 or convreg_tick(&halt, width * Og * Cg):  # between GEMMs
+                            break
+                        # dW_ab^T (Cg x Og) += X_ab (Cg x width) G^T (width x Og)
+                        _gemm(b"T", b"N", <int>Cg, <int>Og, <int>width,
+                              &xcn[n, g * Cg, m0 + a * dh * Wp + b * dw], <int>T,
+                              &gy[n, g * Og, m0], <int>T, 1, &partial[threadid(), a, b, g, 0, 0],
+                              <int>Cg)
     convreg_interrupt_finish(&halt)

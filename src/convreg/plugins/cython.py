@@ -28,13 +28,16 @@ quarter of such a call). The rules:
   of pixels (or taps) x channels held in registers across the whole sum;
 * otherwise, at stride 1, implicit GEMM (``_cy/_implicit_gemm.pyx``: one
   BLAS call per kernel tap over a shifted view of the padded input);
-* otherwise im2col + GEMM through NumPy's BLAS (col2im for the input
-  gradient), a batch slice at a time; a 1x1 unpadded kernel at stride 1
-  uses its input as the column matrix. im2col/col2im are prange loops but run
-  on one thread here: BLAS's own pthreads do the GEMM, and an OpenMP team
-  spin-waiting between the two pools' turns cost 2-5x (measured; OpenBLAS
-  issue 3187 describes the same clash), more than a parallel unfold gains on
-  a memory-bound copy.
+* otherwise im2col + GEMM (col2im for the input gradient), a batch slice
+  at a time; a 1x1 unpadded kernel at stride 1 uses its input as the
+  column matrix.
+
+Every GEMM (im2col's, Winograd's, implicit GEMM's) runs on the OpenMP team
+that runs the kernels, cut into pieces of one single-threaded BLAS call
+each (``_cy/_gemm.pyx``, :func:`convreg.threads.one_blas_thread`), never on
+BLAS's own threads: those spin-wait after each call, and an OpenMP team
+started meanwhile shares the cores with them (2-5x slower, measured;
+OpenBLAS issue 3187 describes the clash).
 
 Memory: besides its output, an op allocates one workspace of about the
 size of its largest operand, never a column matrix of all patches:
@@ -75,10 +78,10 @@ import numpy as np
 from .. import __version__, planner
 from ..hookspecs import API_VERSION, hookimpl
 from ..shapes import Pads, Pair, Shape4, conv_output_hw, corr2d_padding, pool_output_hw
-from ..threads import get_num_threads, openmp_enabled
+from ..threads import get_num_threads, one_blas_thread, openmp_enabled
 
 try:
-    from .._cy import _conv, _corr2d, _implicit_gemm, _pool
+    from .._cy import _conv, _corr2d, _gemm, _implicit_gemm, _pool
     from .._cy import _winograd as _winograd_k
 except ImportError as exc:  # not built: listed unavailable with this reason
     _IMPORT_ERROR: ImportError | None = exc
@@ -162,22 +165,19 @@ def _pad(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     return _shifted(x, (x.shape[-2] + pt + pb, x.shape[-1] + pl + pr), (pt, pl))
 
 
-def _shifted(a: np.ndarray, hw: tuple[int, int], offset: tuple[int, int],
-             threads: int | None = None) -> np.ndarray:
+def _shifted(a: np.ndarray, hw: tuple[int, int], offset: tuple[int, int]) -> np.ndarray:
     """``a`` (..., h, w) at ``offset`` (either may be negative) in zero ``hw`` planes, clipped.
 
     One parallel pass over the result (``_conv.place``): ``np.pad`` and
     ``zeros`` + assignment took 13% of a VGG layer's forward pass on one
-    thread while the kernel used two. Before BLAS calls pass ``threads=1``:
-    an OpenMP team still spinning when OpenBLAS's threads start slowed the
-    1x1 layer's implicit-GEMM input gradient 16x (see the module docstring).
+    thread while the kernel used two.
     """
     if tuple(offset) == (0, 0) and tuple(hw) == a.shape[-2:]:
         return a  # already in place; callers only read the result
     out = np.empty(a.shape[:-2] + tuple(hw), dtype=a.dtype)
     if out.size:
         _conv.place(a.reshape(-1, *a.shape[-2:]), out.reshape(-1, *hw), *offset,
-                    _threads(out.size) if threads is None else threads)
+                    _threads(out.size))
     return out
 
 
@@ -236,12 +236,9 @@ class _Columns:
     images as fit in ``WORKSPACE_BYTES`` of columns, or, when one image's
     columns do not fit, one image's output rows in bands that do (at least
     one row). The buffer holds ``(images, C*kh*kw, rows*W_out)`` for the
-    largest block; each block is unfolded (or folded) in one OpenMP region
-    and multiplied in one NumPy ``matmul`` call, so OpenMP's team and BLAS's
-    threads take turns once per block: alternating per image makes each
-    spin-wait for the other. Bounded blocks also bound how long the process
-    goes without looking at signals (Ctrl-C is seen between blocks, and
-    inside im2col/col2im).
+    largest block; each block is unfolded (or folded) and multiplied on the
+    OpenMP team (``_gemm``). Bounded blocks also bound the workspace, and
+    Ctrl-C is seen inside every loop.
     """
 
     def __init__(self, x_shape: Sequence[int], k_hw: Pair, y_hw: Pair, stride: Pair, padding: Pads,
@@ -276,12 +273,13 @@ class _Columns:
         n, length = images.stop - images.start, (rows.stop - rows.start) * self.ow
         return self.buffer[:n * self.depth * length].reshape(n, self.depth, length)
 
-    def unfold(self, x: np.ndarray, images: slice, rows: slice) -> np.ndarray:
+    def unfold(self, x: np.ndarray, images: slice, rows: slice, threads: int) -> np.ndarray:
         """The column matrices ``(images, C*kh*kw, rows*W_out)`` of one block of ``x``."""
         if self.identity:
             return x[images].reshape(x[images].shape[0], x.shape[1], -1)
         cols = self._cols(images, rows)
-        _conv.im2col(x[images], cols, *self.args, rows.start, rows.stop - rows.start, self.ow, 1)
+        _conv.im2col(x[images], cols, *self.args, rows.start, rows.stop - rows.start, self.ow,
+                     threads)
         return cols
 
     def target(self, dx: np.ndarray, images: slice, rows: slice) -> np.ndarray:
@@ -290,11 +288,12 @@ class _Columns:
             return dx[images].reshape(dx[images].shape[0], dx.shape[1], -1)
         return self._cols(images, rows)
 
-    def fold(self, cols: np.ndarray, dx: np.ndarray, images: slice, rows: slice) -> None:
+    def fold(self, cols: np.ndarray, dx: np.ndarray, images: slice, rows: slice,
+             threads: int) -> None:
         """Add a block's columns into ``dx`` (the identity's were written in place)."""
         if not self.identity:
             _conv.col2im(cols, dx[images], *self.args, rows.start, rows.stop - rows.start,
-                         self.ow, 1)
+                         self.ow, threads)
 
 
 def _rows(a: np.ndarray, images: slice, rows: slice) -> np.ndarray:
@@ -311,9 +310,10 @@ _BLAS_INT_MAX = 2**31 - 1
 
 
 def _fits_blas(x_shape: Sequence[int], padding: Pads) -> bool:
-    """Whether implicit GEMM's padded grids (``N*Hp*Wp`` columns) fit a 32-bit BLAS int."""
-    N, _, H, W = x_shape
-    return N * (H + padding[0] + padding[1]) * (W + padding[2] + padding[3]) <= _BLAS_INT_MAX
+    """Whether implicit GEMM's padded grid (``Hp*Wp`` columns of an image's GEMMs) fits a
+    32-bit BLAS int."""
+    _, _, H, W = x_shape
+    return (H + padding[0] + padding[1]) * (W + padding[2] + padding[3]) <= _BLAS_INT_MAX
 
 
 def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_hw: tuple[int, int],
@@ -507,7 +507,7 @@ def _grid_hw(x_shape: tuple[int, ...], padding: tuple[int, int, int, int]) -> tu
 
 def _padded(a: np.ndarray, pads: tuple[int, int, int, int], grid_hw: tuple[int, int]) -> np.ndarray:
     """``a`` (N, C, h, w) at offset ``(top, left)`` of zero ``Hp x Wp`` grids, as ``(N, C, Hp*Wp)``."""
-    return _shifted(a, grid_hw, (pads[0], pads[2]), threads=1).reshape(*a.shape[:2], -1)
+    return _shifted(a, grid_hw, (pads[0], pads[2])).reshape(*a.shape[:2], -1)
 
 
 def _corner(grid: np.ndarray, grid_hw: Pair, corner: tuple[int, int, int, int]) -> np.ndarray:
@@ -539,8 +539,8 @@ def _conv2d_implicit(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pa
     wt = np.ascontiguousarray(weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 1, 2))
     xg = _padded(x, padding, grid_hw)
     out = np.zeros((N, O, grid_hw[0] * grid_hw[1]), dtype=x.dtype)
-    for n in range(N):  # per image: measured faster than one batch-wide GEMM per tap
-        _implicit_gemm.forward(xg[n], wt, out[n], grid_hw[1], *dilation)
+    with one_blas_thread(_threads(out.size * Cg * kh * kw)) as threads:
+        _implicit_gemm.forward(xg, wt, out, grid_hw[1], *dilation, threads)
     return _corner(out, grid_hw, (0, 0, *out_hw))
 
 
@@ -551,11 +551,14 @@ def _conv2d_im2col(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair
     K, Og = Cg * kh * kw, O // groups
     columns = _Columns(x.shape, (kh, kw), out_hw, stride, padding, dilation, x.dtype)
     w3 = weight.reshape(groups, Og, K)
-    y = np.empty((N, O, *out_hw), dtype=x.dtype)  # every block is a GEMM's out=
-    for images, rows in columns.blocks(N):
-        cols, y3 = columns.unfold(x, images, rows), _rows(y, images, rows)
-        for g in range(groups):
-            np.matmul(w3[g], cols[:, g * K:(g + 1) * K], out=y3[:, g * Og:(g + 1) * Og])
+    y = np.empty((N, O, *out_hw), dtype=x.dtype)  # every block is a GEMM's output
+    threads = _threads(y.size * K)
+    with one_blas_thread(threads) as team:
+        for images, rows in columns.blocks(N):
+            cols, y3 = columns.unfold(x, images, rows, threads), _rows(y, images, rows)
+            for g in range(groups):
+                _gemm.matmul(w3[g:g + 1], cols[:, g * K:(g + 1) * K],
+                             y3[:, g * Og:(g + 1) * Og], team)
     return y
 
 
@@ -586,8 +589,8 @@ def _grad_input_implicit(grad_output: np.ndarray, weight: np.ndarray, input_shap
     wt = np.ascontiguousarray(weight.reshape(groups, Og, Cg, kh, kw).transpose(3, 4, 0, 2, 1))
     dgrid = np.zeros((N, C, grid_hw[0] * grid_hw[1]), dtype=grad_output.dtype)
     gy = _padded(grad_output, (0, 0, 0, 0), grid_hw)
-    for n in range(N):
-        _implicit_gemm.grad_input(gy[n], wt, dgrid[n], grid_hw[1], *dilation)
+    with one_blas_thread(_threads(gy.size * Cg * kh * kw)) as threads:
+        _implicit_gemm.grad_input(gy, wt, dgrid, grid_hw[1], *dilation, threads)
     return _corner(dgrid, grid_hw, (padding[0], padding[2], H, W))
 
 
@@ -599,12 +602,15 @@ def _grad_input_im2col(grad_output: np.ndarray, weight: np.ndarray, input_shape:
     K, Og = Cg * kh * kw, O // groups
     dx = np.zeros(input_shape, dtype=grad_output.dtype)
     columns = _Columns(input_shape, (kh, kw), (oh, ow), stride, padding, dilation, dx.dtype)
-    wT = weight.reshape(groups, Og, K).transpose(0, 2, 1)
-    for images, rows in columns.blocks(N):
-        cols, g3 = columns.target(dx, images, rows), _rows(grad_output, images, rows)
-        for g in range(groups):
-            np.matmul(wT[g], g3[:, g * Og:(g + 1) * Og], out=cols[:, g * K:(g + 1) * K])
-        columns.fold(cols, dx, images, rows)
+    wT = np.ascontiguousarray(weight.reshape(groups, Og, K).transpose(0, 2, 1))
+    threads = _threads(grad_output.size * K)
+    with one_blas_thread(threads) as team:
+        for images, rows in columns.blocks(N):
+            cols, g3 = columns.target(dx, images, rows), _rows(grad_output, images, rows)
+            for g in range(groups):
+                _gemm.matmul(wT[g:g + 1], g3[:, g * Og:(g + 1) * Og], cols[:, g * K:(g + 1) * K],
+                             team)
+            columns.fold(cols, dx, images, rows, threads)
     return dx
 
 
@@ -627,15 +633,15 @@ def _grad_weight_blocked(x: np.ndarray, grad_output: np.ndarray, weight_shape: S
 
 def _grad_weight_implicit(x: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
                           stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
-    N = x.shape[0]
     O, Cg, kh, kw = weight_shape
     Og = O // groups
     grid_hw = _grid_hw(x.shape, padding)
-    dwt = np.zeros((kh, kw, groups, Og, Cg), dtype=x.dtype)
     xg = _padded(x, padding, grid_hw)
     gy = _padded(grad_output, (0, 0, 0, 0), grid_hw)
-    for n in range(N):  # BLAS accumulates into dwt image by image
-        _implicit_gemm.grad_weight(xg[n], gy[n], dwt, grid_hw[1], *dilation)
+    with one_blas_thread(_threads(gy.size * Cg * kh * kw)) as threads:
+        partial = np.zeros((threads, kh, kw, groups, Og, Cg), dtype=x.dtype)  # per thread
+        _implicit_gemm.grad_weight(xg, gy, partial, grid_hw[1], *dilation, threads)
+    dwt = partial.sum(axis=0)
     return np.ascontiguousarray(dwt.transpose(2, 3, 4, 0, 1).reshape(weight_shape))
 
 
@@ -645,15 +651,16 @@ def _grad_weight_im2col(x: np.ndarray, grad_output: np.ndarray, weight_shape: Sh
     O, Cg, kh, kw = weight_shape
     oh, ow = grad_output.shape[2:]
     K, Og = Cg * kh * kw, O // groups
-    dw = np.zeros(weight_shape, dtype=x.dtype)
     columns = _Columns(x.shape, (kh, kw), (oh, ow), stride, padding, dilation, x.dtype)
-    dw3 = dw.reshape(groups, Og, K)
-    for images, rows in columns.blocks(N):
-        cols, g3 = columns.unfold(x, images, rows), _rows(grad_output, images, rows)
-        for g in range(groups):
-            per_image = np.matmul(g3[:, g * Og:(g + 1) * Og],
-                                  cols[:, g * K:(g + 1) * K].transpose(0, 2, 1))
-            dw3[g] += per_image.sum(axis=0)
+    threads = _threads(grad_output.size * K)
+    with one_blas_thread(threads) as team:
+        partial = np.zeros((groups, team, Og, K), dtype=x.dtype)  # each thread's sums
+        for images, rows in columns.blocks(N):
+            cols, g3 = columns.unfold(x, images, rows, threads), _rows(grad_output, images, rows)
+            for g in range(groups):
+                _gemm.matmul_nt_sum(g3[:, g * Og:(g + 1) * Og], cols[:, g * K:(g + 1) * K],
+                                    partial[g], team)
+    dw: np.ndarray = partial.sum(axis=1).reshape(weight_shape)
     return dw
 
 
@@ -763,7 +770,6 @@ def _winograd(x: np.ndarray, weight: np.ndarray, padding: Pads, out_hw: Pair,
     oh, ow = out_hw
     if x.size == 0 or oh * ow == 0 or not _winograd_holds(x, weight):
         return fallback()
-    U = _winograd_weights(weight)
     th, tw = -(-oh // 2), -(-ow // 2)
     xt = _shifted(x, (2 * th + 2, 2 * tw + 2), (padding[0], padding[2]))
     y = np.empty((N, O, oh, ow), dtype=x.dtype)
@@ -772,20 +778,18 @@ def _winograd(x: np.ndarray, weight: np.ndarray, padding: Pads, out_hw: Pair,
     images, rows = (max(1, min(N, fit // th)), th) if fit >= th else (1, fit)
     V = _planes(C * images * rows * tw, x.dtype)
     M = _planes(O * images * rows * tw, x.dtype)
-    # The transforms run on this thread alone, as im2col's unfolding: BLAS's
-    # threads do the GEMMs, and an OpenMP team taking turns with them made
-    # the whole 1.2-1.35x slower in back-to-back calls of VGG's 3x3 layers
-    # (2 threads; interleaved with other algorithms, it varied either way).
-    threads = 1
-    for n0 in range(0, N, images):
-        block = slice(n0, min(N, n0 + images))
-        n = block.stop - block.start
-        for r0 in range(0, th, rows):
-            r = min(rows, th - r0)
-            T = n * r * tw
-            _winograd_k.input_transform(xt[block], V, r0, r, threads)
-            np.matmul(U, _matrices(V, C, T), out=_matrices(M, O, T))
-            _winograd_k.output_transform(M, y[block], r0, r, threads)
+    threads = _threads(y.size * C * 9)
+    with one_blas_thread(threads) as team:  # the weight transform's GEMM too: none may spin
+        U = _winograd_weights(weight)
+        for n0 in range(0, N, images):
+            block = slice(n0, min(N, n0 + images))
+            n = block.stop - block.start
+            for r0 in range(0, th, rows):
+                r = min(rows, th - r0)
+                T = n * r * tw
+                _winograd_k.input_transform(xt[block], V, r0, r, threads)
+                _gemm.matmul(U, _matrices(V, C, T), _matrices(M, O, T), team)
+                _winograd_k.output_transform(M, y[block], r0, r, threads)
     return y
 
 

@@ -1,0 +1,174 @@
+"""The GEMMs the cython backend runs on its own OpenMP team (``convreg._cy._gemm``), and
+BLAS held at one thread meanwhile (``convreg.threads.one_blas_thread``).
+
+The oracle is NumPy's ``matmul``; the layer ops that use these GEMMs are
+checked against the reference backend in test_cython_paths.py.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import threadpoolctl
+from hypothesis import given
+from hypothesis import strategies as st
+
+import convreg
+from convreg import planner
+from convreg.threads import one_blas_thread
+
+pytest.importorskip("convreg.plugins.cython")
+from convreg._cy import _gemm  # noqa: E402  (after the skip: a build without kernels)
+
+DTYPES = [np.float32, np.float64]
+
+
+def _blas_threads() -> list[int]:
+    return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+
+def _strided(rng: np.random.Generator, shape: tuple[int, ...], dtype, pad: int) -> np.ndarray:
+    """Random values in a view whose rows are ``pad`` items longer than they hold and
+    whose batch axis runs backwards: a layout the kernels must read through strides."""
+    base = rng.standard_normal((shape[0], shape[1], shape[2] + pad)).astype(dtype)
+    return base[::-1, :, :shape[2]]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(batch=st.integers(0, 5), m=st.integers(0, 9), k=st.integers(0, 9),
+       n=st.integers(0, 700), shared=st.booleans(), pad=st.sampled_from([0, 3]),
+       threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**16))
+def test_matmul_is_numpys(dtype, batch, m, k, n, shared, pad, threads, seed):
+    rng = np.random.default_rng(seed)
+    A = _strided(rng, (1 if shared else batch, m, k), dtype, pad)
+    B = _strided(rng, (batch, k, n), dtype, pad)
+    C = np.full((batch, m, n + pad), np.nan, dtype=dtype)[:, :, :n]
+    with one_blas_thread(threads) as team:
+        assert team == threads  # this is the main thread: BLAS takes its setting
+        _gemm.matmul(A, B, C, team)
+    want = np.matmul(A, B)
+    np.testing.assert_allclose(C, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(batch=st.integers(0, 5), m=st.integers(0, 7), n=st.integers(0, 7),
+       L=st.integers(0, 900), threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**16))
+def test_matmul_nt_sum_adds_every_product_once(dtype, batch, m, n, L, threads, seed):
+    rng = np.random.default_rng(seed)
+    A = _strided(rng, (batch, m, L), dtype, 2)
+    B = _strided(rng, (batch, n, L), dtype, 0)
+    start = rng.standard_normal((threads + 1, m, n)).astype(dtype)  # one more than needed
+    partial = start.copy()
+    with one_blas_thread(threads) as team:
+        _gemm.matmul_nt_sum(A, B, partial, team)
+    want = start.sum(0) + np.einsum("bml,bnl->mn", A.astype(np.float64), B.astype(np.float64))
+    np.testing.assert_allclose(partial.sum(0), want, rtol=1e-4 if dtype == np.float32 else 1e-11,
+                               atol=1e-3 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: _gemm.matmul(np.ones((2, 3, 4)), np.ones((2, 5, 6)), np.empty((2, 3, 6)), 1),
+     "A's columns and B's rows"),
+    (lambda: _gemm.matmul(np.ones((3, 3, 4)), np.ones((2, 4, 6)), np.empty((2, 3, 6)), 1),
+     "batch"),
+    (lambda: _gemm.matmul(np.ones((1, 3, 4)), np.ones((2, 4, 6)), np.empty((2, 3, 12))[:, :, ::2], 1),
+     "not adjacent"),
+    (lambda: _gemm.matmul(np.ones((1, 3, 4)), np.ones((2, 4, 6)), np.empty((2, 3, 6), np.float32),
+                          1), "Buffer dtype mismatch"),
+    (lambda: _gemm.matmul_nt_sum(np.ones((2, 3, 4)), np.ones((2, 5, 4)), np.zeros((1, 3, 5)), 2),
+     "1 partial sums for 2 threads"),
+    (lambda: _gemm.matmul_nt_sum(np.ones((2, 3, 4)), np.ones((2, 5, 7)), np.zeros((2, 3, 5)), 2),
+     "A's and B's columns"),
+])
+def test_gemm_arguments_are_checked_before_the_loops(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_one_blas_thread_holds_blas_at_one_and_restores_it():
+    convreg.set_num_threads(2)
+    assert set(_blas_threads()) == {2}
+    with one_blas_thread(2) as team:
+        assert team == 2 and set(_blas_threads()) == {1}
+        with one_blas_thread(3) as inner:  # nested: still one, and the outer exit restores
+            assert inner == 3 and set(_blas_threads()) == {1}
+        assert set(_blas_threads()) == {1}
+    assert set(_blas_threads()) == {2}
+    with pytest.raises(RuntimeError), one_blas_thread(2):
+        raise RuntimeError("a kernel failed")
+    assert set(_blas_threads()) == {2}
+
+
+def test_one_blas_thread_changes_nothing_outside_the_main_thread():
+    """OpenBLAS ignores a thread count set outside the main thread once the main
+    thread set one: there the GEMMs get a team of 1 and BLAS keeps its count,
+    also while the main thread holds it at one."""
+    convreg.set_num_threads(2)
+    inside, release = threading.Barrier(3), threading.Event()
+    got: list[tuple[int, set[int]]] = []
+
+    def hold():
+        with one_blas_thread(2) as team:
+            got.append((team, set(_blas_threads())))
+            inside.wait(timeout=30)
+            release.wait(timeout=30)
+        got.append((0, set(_blas_threads())))
+
+    workers = [threading.Thread(target=hold) for _ in range(2)]
+    for w in workers:
+        w.start()
+    inside.wait(timeout=30)
+    with one_blas_thread(2) as team:
+        assert team == 2 and set(_blas_threads()) == {1}
+        release.set()
+        for w in workers:
+            w.join(timeout=30)
+        assert set(_blas_threads()) == {1}  # the workers' leaving restored nothing
+    assert sorted(got) == [(0, {1}), (0, {1}), (1, {2}), (1, {2})]
+    assert set(_blas_threads()) == {2}
+
+
+class _Recorder:
+    """A kernel module whose functions note BLAS's thread counts when called."""
+
+    def __init__(self, module, seen: list[set[int]]) -> None:
+        self.module, self.seen = module, seen
+
+    def __getattr__(self, name):
+        kernel = getattr(self.module, name)
+
+        def recorded(*args):
+            self.seen.append(set(_blas_threads()))
+            return kernel(*args)
+        return recorded
+
+
+@pytest.mark.parametrize("how", ["im2col", "implicit", "winograd"])
+def test_gemm_algorithms_hold_blas_at_one_thread_inside_the_call_only(how, monkeypatch):
+    from convreg._cy import _implicit_gemm
+    from convreg.plugins import cython
+
+    seen: list[set[int]] = []
+    monkeypatch.setattr(cython, "_gemm", _Recorder(_gemm, seen))
+    monkeypatch.setattr(cython, "_implicit_gemm", _Recorder(_implicit_gemm, seen))
+    convreg.set_num_threads(2)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 16, 9, 9))
+    w = rng.standard_normal((16, 16, 3, 3))
+    g = rng.standard_normal((2, 16, 9, 9))
+    ops = {"conv2d": (x, w), "conv2d_grad_input": (g, w, x.shape),
+           "conv2d_grad_weight": (x, g, w.shape)}
+    for op, args in ops.items():
+        if how == "winograd" and op == "conv2d_grad_weight":
+            continue  # not a Winograd op: the forced plan does not apply
+        seen.clear()
+        with planner.force(how):
+            got = getattr(convreg, op)(*args, padding=1, backend="cython")
+        want = getattr(convreg, op)(*args, padding=1, backend="reference")
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+        assert seen, f"{how} ran no team GEMM for {op}"
+        assert all(s == {1} for s in seen), seen
+        assert set(_blas_threads()) == {2}
