@@ -365,11 +365,12 @@ def _measure(op: str, algorithms: Mapping[str, Callable[..., Any]], contenders: 
     for turn, name in enumerate([*contenders] * ROUNDS):
         if turn:
             # Untimed, so that the timed run follows the contender itself, not
-            # the one before: that one's idle threads (OpenBLAS's spinning after
-            # a GEMM, an OpenMP team's) made the blocked kernel 2.1x slower right
-            # after im2col on 2 threads (VGG 64-channel forward pass, 30.5 ms
-            # against 14.3). The very first run is timed at once: a call of
-            # seconds then costs one run before the time limit stops it.
+            # the one before: that one's idle threads (an OpenMP team's; before
+            # the GEMMs ran on convreg's own team, OpenBLAS's spinning after a
+            # GEMM) made the blocked kernel 2.1x slower right after im2col on 2
+            # threads (VGG 64-channel forward pass, 30.5 ms against 14.3). The
+            # very first run is timed at once: a call of seconds then costs one
+            # run before the time limit stops it.
             algorithms[name](*args)
         start = time.perf_counter()
         result = algorithms[name](*args)
