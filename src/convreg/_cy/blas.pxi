@@ -49,7 +49,10 @@ cdef Py_ssize_t MIN_PIECE = 128
 
 cdef inline Py_ssize_t pieces_of(Py_ssize_t batch, Py_ssize_t length,
                                  int num_threads) noexcept nogil:
-    """Pieces to cut ``length`` into so that ``batch`` GEMMs give each thread about four."""
+    """Pieces to cut ``length`` into so that ``batch`` GEMMs give each thread about four
+    (none on one thread: a GEMM cut runs slower than whole)."""
+    if num_threads <= 1:
+        return 1
     cdef Py_ssize_t want = (4 * num_threads + batch - 1) // batch
     return max(1, min(want, length // MIN_PIECE))
 
