@@ -128,3 +128,31 @@ def test_the_openmp_spin_is_shortened_unless_the_user_chose(preset, expected):
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == expected
+
+
+def test_the_thread_count_reaches_blas_loaded_later():
+    """set_num_threads before the cython backend loads SciPy's BLAS still limits it
+    (it did not: the kernels' GEMMs ran on every core after set_num_threads(1))."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import threadpoolctl
+        import convreg
+        assert "convreg.plugins.cython" not in sys.modules
+        convreg.set_num_threads(1)
+        convreg.conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)), backend="cython")
+        assert "convreg.plugins.cython" in sys.modules
+        blas = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+        assert len(blas) >= 2, blas  # NumPy's and SciPy's
+        print(sorted({p["num_threads"] for p in blas}))
+    """)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1]"

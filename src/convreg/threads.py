@@ -37,7 +37,8 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["get_num_threads", "set_num_threads", "openmp_enabled", "limited", "one_blas_thread"]
+__all__ = ["get_num_threads", "set_num_threads", "openmp_enabled", "limited", "one_blas_thread",
+           "blas_loaded"]
 
 _num_threads: int | None = None
 
@@ -108,7 +109,7 @@ def set_num_threads(n: int | None) -> None:
     1
     >>> convreg.set_num_threads(None)
     """
-    global _num_threads, _blas_limit
+    global _num_threads
     given: object = n  # checked as any object: NumPy integers are welcome, bools and floats not
     if given is not None and (isinstance(given, bool) or not isinstance(given, numbers.Integral)
                               or int(given) < 1):
@@ -119,14 +120,32 @@ def set_num_threads(n: int | None) -> None:
             "stay on one thread here, because OpenMP cannot start threads after fork. "
             "Use the 'spawn' or 'forkserver' start method for parallel kernels in workers",
             RuntimeWarning, stacklevel=2)
+    _num_threads = None if n is None else int(n)
+    _limit_blas()
+
+
+def _limit_blas() -> None:
+    """Hold every BLAS library loaded now at the set count (restoring any earlier hold
+    first, so that each library's own default comes back on ``None``)."""
+    global _blas_limit
     from threadpoolctl import threadpool_limits
 
     if _blas_limit is not None:
         _blas_limit.restore_original_limits()
         _blas_limit = None
-    if n is not None:
-        _blas_limit = threadpool_limits(limits=int(n), user_api="blas")
-    _num_threads = None if n is None else int(n)
+    if _num_threads is not None:
+        _blas_limit = threadpool_limits(limits=_num_threads, user_api="blas")
+
+
+def blas_loaded() -> None:
+    """Bring a BLAS library loaded since :func:`set_num_threads` under its count.
+
+    The cython backend calls this once its kernels have loaded SciPy's BLAS:
+    a count set before that would otherwise not reach it (it did not: the
+    kernels' GEMMs ran on 2 threads after ``set_num_threads(1)``).
+    """
+    if _num_threads is not None:
+        _limit_blas()
 
 
 @contextlib.contextmanager

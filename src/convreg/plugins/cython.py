@@ -78,7 +78,7 @@ import numpy as np
 from .. import __version__, planner
 from ..hookspecs import API_VERSION, hookimpl
 from ..shapes import Pads, Pair, Shape4, conv_output_hw, corr2d_padding, pool_output_hw
-from ..threads import get_num_threads, one_blas_thread, openmp_enabled
+from ..threads import blas_loaded, get_num_threads, one_blas_thread, openmp_enabled
 
 try:
     from .._cy import _conv, _corr2d, _gemm, _implicit_gemm, _pool
@@ -87,6 +87,7 @@ except ImportError as exc:  # not built: listed unavailable with this reason
     _IMPORT_ERROR: ImportError | None = exc
 else:
     _IMPORT_ERROR = None
+    blas_loaded()  # the kernels loaded SciPy's BLAS: under set_num_threads's count too
 
 __all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "corr2d_tiles", "plan_of",
            "use_gemm", "winograd_admissible", "WINOGRAD_OPS", "WINOGRAD_MIN_CHANNELS", "WORKSPACE_BYTES",
