@@ -146,6 +146,23 @@ class _Recorder:
         return recorded
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("how", ["im2col", "implicit", "winograd"])
+def test_gemm_algorithms_on_any_team(how, threads):
+    """A team of one takes NumPy's matmul, larger ones the pieces: the same sums."""
+    convreg.set_num_threads(threads)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 16, 11, 10))
+    w = rng.standard_normal((20, 16, 3, 3))
+    g = rng.standard_normal((3, 20, 11, 10))
+    for op, args in {"conv2d": (x, w), "conv2d_grad_input": (g, w, x.shape),
+                     "conv2d_grad_weight": (x, g, w.shape)}.items():
+        with planner.force(how):
+            got = getattr(convreg, op)(*args, padding=1, backend="cython")
+        want = getattr(convreg, op)(*args, padding=1, backend="reference")
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("how", ["im2col", "implicit", "winograd"])
 def test_gemm_algorithms_hold_blas_at_one_thread_inside_the_call_only(how, monkeypatch):
     from convreg._cy import _implicit_gemm
