@@ -341,12 +341,12 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
     2. the channel-blocked direct kernels: every other forward pass; the
        weight gradient from ``BLOCKED_MIN_PIXEL_WORK`` products per pixel;
        the input gradient (a forward convolution with in and out swapped,
-       per stride phase) when the input channels fill the vectors. Keeping
-       a layer's three ops on the OpenMP kernels also keeps a training step
-       from alternating OpenMP and BLAS threads (module docstring): the 1x1
-       layer's step took 6.6x the sum of its ops while its forward pass and
-       input gradient were GEMMs (each a little faster alone, 1.1x and
-       1.5x) and its weight gradient was not;
+       per stride phase) when the input channels fill the vectors. (This
+       rule was also chosen to keep a layer's three ops off BLAS's threads:
+       the 1x1 layer's step took 6.6x the sum of its ops while its forward
+       pass and input gradient were GEMMs, each a little faster alone, 1.1x
+       and 1.5x. The GEMMs now run on the kernels' own team, so that reason
+       is gone; the planner measures such layers anyway);
     3. at stride 1, implicit GEMM, if the per-tap GEMMs are not too thin
        (the weight gradient's reduces over pixels, so it only needs more
        than one input channel);
