@@ -1,6 +1,7 @@
 """A layer's whole training step (forward, input and weight gradients) against its three ops.
 
-    python benchmarks/training_step.py [--repeats 9]
+    python benchmarks/training_step.py [--repeats 9] [--threads N]
+    python benchmarks/training_step.py --network 20 [--threads N]
 
 ``python -m convreg bench`` times each op alone, over and over. A training
 step runs the three back to back, and there a backend that switches thread
@@ -13,12 +14,18 @@ step, the sum of its ops timed alone, their ratio (1.0: no switching cost)
 and PyTorch's step (``conv2d`` + ``backward``) when PyTorch is installed,
 at the thread count ``convreg.get_num_threads()`` gives (PyTorch set to the
 same).
+
+``--network R`` instead runs the six layers' steps one after another, ``R``
+times, and prints nothing but the total: a workload to time as a whole
+process, where every op follows another layer's op, as in a network's
+training step.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,11 +66,34 @@ def _torch_step(case, x, w, g) -> Callable[[], Any] | None:
     return step
 
 
+def _network(rng: np.random.Generator, rounds: int) -> None:
+    steps = []
+    for case in (c for c in CASES if c.kind == "layer" and c.group != "chapter"):
+        x = rng.standard_normal(case.x).astype(np.float32)
+        w = rng.standard_normal(case.w).astype(np.float32)
+        g = np.ones_like(convreg.conv2d(x, w, stride=case.stride, padding=case.padding))
+        steps.append(_steps(case, x, w, g)["step"])
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for step in steps:
+            step()
+    print(f"{rounds} rounds of {len(steps)} layers' steps on {convreg.get_num_threads()} "
+          f"threads: {time.perf_counter() - start:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--threads", type=int, help="convreg's thread count (default: its own)")
+    parser.add_argument("--network", type=int, metavar="R",
+                        help="run all the layers' steps in a row R times and print the seconds")
     args = parser.parse_args()
+    if args.threads:
+        convreg.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
+    if args.network:
+        _network(rng, args.network)
+        return
     print(f"threads: {convreg.get_num_threads()}, float32, milliseconds, median of "
           f"{args.repeats} interleaved rounds\n")
     print("| layer | step | sum of its ops alone | step / sum | torch step |")
