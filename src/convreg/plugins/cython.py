@@ -569,8 +569,8 @@ def _conv2d_im2col(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair
         for images, rows in columns.blocks(N):
             cols, y3 = columns.unfold(x, images, rows, threads), _rows(y, images, rows)
             for g in range(groups):
-                _matmul(w3[g:g + 1], cols[:, g * K:(g + 1) * K],
-                             y3[:, g * Og:(g + 1) * Og], team)
+                _matmul(w3[g:g + 1], cols[:, g * K:(g + 1) * K], y3[:, g * Og:(g + 1) * Og],
+                        team)
     return y
 
 
@@ -621,7 +621,7 @@ def _grad_input_im2col(grad_output: np.ndarray, weight: np.ndarray, input_shape:
             cols, g3 = columns.target(dx, images, rows), _rows(grad_output, images, rows)
             for g in range(groups):
                 _matmul(wT[g:g + 1], g3[:, g * Og:(g + 1) * Og], cols[:, g * K:(g + 1) * K],
-                             team)
+                        team)
             columns.fold(cols, dx, images, rows, threads)
     return dx
 
