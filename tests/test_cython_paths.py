@@ -476,3 +476,33 @@ def test_convreg_max_isa_caps_the_kernels_of_a_process(value, level):
     assert float(out.stdout.split("\n")[1]) == (x[:-1, :-1] + x[1:, :-1] + x[:-1, 1:]
                                                  + x[1:, 1:]).sum()
     assert ("CONVREG_MAX_ISA='sse9'" in out.stderr) == (level is None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(n=st.integers(1, 3), c=st.integers(1, 4), per_group=st.integers(1, 3),
+       h=st.integers(1, 40), w=st.integers(1, 70), kh=st.integers(1, 7), kw=st.integers(1, 7),
+       pad=st.integers(0, 3), seed=st.integers(0, 2**16))
+def test_planes_is_the_reference_on_one_channel_per_group(dtype, n, c, per_group, h, w, kh, kw,
+                                                          pad, seed):
+    """"planes": every output plane a single-image correlation (planes narrower and
+    wider than a vector, kernels up to 7x7, depthwise and one-input-channel layers)."""
+    assume(h + 2 * pad >= kh and w + 2 * pad >= kw)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((c * per_group, 1, kh, kw)).astype(dtype)
+    with convreg.planner.force("planes"):
+        got = convreg.conv2d(x, wt, padding=pad, groups=c, backend="cython")
+    want = convreg.conv2d(x.astype(np.float64), wt.astype(np.float64), padding=pad, groups=c,
+                          backend="reference")
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * kh * kw)
+    assert cython.admissible("conv2d", x.shape, wt.shape, (1, 1), (pad,) * 4, (1, 1), c)[-1] \
+        == "planes"
+
+
+def test_planes_is_admissible_only_for_its_geometry():
+    ok = dict(op="conv2d", w_shape=(8, 1, 3, 3), stride=(1, 1), dilation=(1, 1))
+    assert cython.planes_admissible(**ok)
+    for change in ({"op": "conv2d_grad_input"}, {"op": "conv2d_grad_weight"},
+                   {"w_shape": (8, 2, 3, 3)}, {"stride": (2, 1)}, {"dilation": (1, 2)}):
+        assert not cython.planes_admissible(**{**ok, **change}), change

@@ -260,9 +260,10 @@ def test_measure_mode_on_the_cython_backend_returns_the_right_answer():
                                rtol=1e-12, atol=1e-12)
     (plan,) = planner.plans().values()
     # 8 channels: the direct loops contend; one float64 vector holds them, so there is
-    # no separate narrow tile; Winograd needs 16 channels summed.
+    # no separate narrow tile; Winograd needs 16 channels summed, "planes" one.
     assert plan.how == "measured"
-    assert {n for n, _ in plan.times} == set(cython.ALGORITHMS) - {"blocked-narrow", "winograd"}
+    assert {n for n, _ in plan.times} == (set(cython.ALGORITHMS)
+                                          - {"blocked-narrow", "winograd", "planes"})
 
 
 @pytest.mark.parametrize("algorithm", cython.ALGORITHMS)
@@ -328,16 +329,22 @@ def test_a_forced_algorithm_is_the_one_that_runs(algorithm, monkeypatch):
         for name, fn in list(table.items()):
             monkeypatch.setitem(table, name,
                                 lambda *a, _n=name, _f=fn: ran.append(_n) or _f(*a))
-    x, w = np.ones((2, 16, 6, 6)), np.ones((16, 16, 3, 3))
+    # Stride 1, 3x3, 16 channels: every algorithm is admissible but "planes", which
+    # takes one input channel per group (a depthwise layer) ...
+    groups = 4 if algorithm == "planes" else 1
+    x = np.ones((2, 16 // (4 if groups > 1 else 1), 6, 6))
+    w = np.ones((16, x.shape[1] // groups, 3, 3))
     with planner.force(algorithm):
-        y = convreg.conv2d(x, w)  # stride 1, 3x3, 16 channels: every algorithm is admissible ...
-        convreg.conv2d_grad_input(y, w, x.shape)
-        convreg.conv2d_grad_weight(x, y, w.shape)
-    # ... but Winograd has no weight gradient: the rules choose that one.
-    assert ran[:2] == [algorithm] * 2
-    assert ran[2] == (algorithm if algorithm != "winograd" else
-                      cython.algorithm("conv2d_grad_weight", x.shape, w.shape, (4, 4), (1, 1),
-                                       (0, 0, 0, 0), 1))
+        y = convreg.conv2d(x, w, groups=groups)
+        convreg.conv2d_grad_input(y, w, x.shape, groups=groups)
+        convreg.conv2d_grad_weight(x, y, w.shape, groups=groups)
+    # ... and Winograd has no weight gradient, "planes" no gradient: the rules take those.
+    for op, got in zip(("conv2d", "conv2d_grad_input", "conv2d_grad_weight"), ran):
+        owns = (algorithm != "planes" or op == "conv2d") and (
+            algorithm != "winograd" or op != "conv2d_grad_weight")
+        assert got == (algorithm if owns else
+                       cython.algorithm(op, x.shape, w.shape, (4, 4), (1, 1), (0, 0, 0, 0),
+                                        groups)), op
 
 
 def test_plan_cli_times_each_algorithm_and_names_the_choices():
@@ -349,7 +356,7 @@ def test_plan_cli_times_each_algorithm_and_names_the_choices():
         assert op in out.stdout
     # 16 channels fill one float32 vector: no narrow tile. Winograd: the input gradient
     # only (it sums the 16 output channels; the forward pass sums 8; no weight gradient).
-    expected = {"blocked-narrow": 0, "winograd": 1}
+    expected = {"blocked-narrow": 0, "winograd": 1, "planes": 0}  # planes: 1 channel a group
     for name in cython.ALGORITHMS:
         assert out.stdout.count(f"  {name} ") == expected.get(name, 3), name
     assert out.stdout.count("<- fastest") == 3 and out.stdout.count("the rules' choice") == 3

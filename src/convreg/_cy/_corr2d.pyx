@@ -92,6 +92,44 @@ def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
     convreg_interrupt_finish(&halt)
 
 
+def corr2d_planes(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1] K,
+                  floating[:, :, :, ::1] Y, int num_threads, int tile=0):
+    """``Y[n, o] = corr2d_valid(X[n, o // (O // C)], K[o, 0])``: a layer with one input
+    channel per group (``X`` ``(N, C, H, W)``, zero-padded; ``K`` ``(O, 1, kh, kw)``
+    with ``O`` a multiple of ``C``; ``Y`` ``(N, O, H - kh + 1, W - kw + 1)``).
+
+    Each output plane is :func:`corr2d_valid`'s sum, vectorised along the
+    plane's rows: where the channel-blocked kernels would fill one lane of
+    a vector per output channel (6 of 16 for LeNet's first layer), these
+    fill every lane with pixels. Tasks are (plane, band) pairs, so small
+    planes still spread over the threads.
+    """
+    cdef Py_ssize_t N = X.shape[0], C = X.shape[1], H = X.shape[2], W = X.shape[3]
+    cdef Py_ssize_t O = K.shape[0], kh = K.shape[2], kw = K.shape[3]
+    cdef Py_ssize_t out_h = Y.shape[2], out_w = Y.shape[3]
+    if (K.shape[1] != 1 or C < 1 or O % C or Y.shape[0] != N or Y.shape[1] != O
+            or kh < 1 or kw < 1 or out_h != H - kh + 1 or out_w != W - kw + 1 or out_h < 1
+            or out_w < 1):
+        raise ValueError(f"corr2d_planes: X {(N, C, H, W)}, K {(O, K.shape[1], kh, kw)} and "
+                         f"Y {(Y.shape[0], Y.shape[1], out_h, out_w)} do not fit")
+    cdef int isa = convreg_isa(), count
+    convreg_corr2d_tiles(isa, &count)
+    if not 0 <= tile < count:
+        raise ValueError(f"tile must index tiles() (0 to {count - 1}); got {tile}")
+    cdef const convreg_rows_tile* t = convreg_corr2d_tile(isa, tile)
+    cdef Py_ssize_t bands = (out_h + t.rows - 1) // t.rows, per_group = O // C
+    cdef Py_ssize_t q, n, o, band
+    cdef convreg_interrupt halt = convreg_interrupt_start()
+    with nogil:
+        for q in prange(N * O * bands, schedule="static", num_threads=num_threads):
+            if convreg_tick(&halt, t.rows * out_w * kh * kw):
+                continue
+            n, o, band = q // (O * bands), (q // bands) % O, q % bands
+            _band(t, &X[n, o // per_group, 0, 0], W, &K[o, 0, 0, 0], kh, kw, &Y[n, o, 0, 0],
+                  out_w, out_h, out_w, band)
+    convreg_interrupt_finish(&halt)
+
+
 def corr2d_tiny(X, K, Y):
     """:func:`corr2d_valid` on one thread for calls of microseconds (the chapter's).
 

@@ -42,7 +42,7 @@ OpenBLAS issue 3187 describes the clash).
 Memory: besides its output, an op allocates one workspace of about the
 size of its largest operand, never a column matrix of all patches:
 
-* direct and blocked loops: the zero-padded input (the input plus its
+* direct, blocked and per-plane loops: the zero-padded input (the input plus its
   border; none without padding); the blocked kernels add their weights
   laid out by channel block (the weights' size, the last block of a group
   padded) and one output row per thread; the blocked weight gradient adds
@@ -90,7 +90,8 @@ else:
     blas_loaded()  # the kernels loaded SciPy's BLAS: under set_num_threads's count too
 
 __all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "corr2d_tiles", "plan_of",
-           "use_gemm", "winograd_admissible", "WINOGRAD_OPS", "WINOGRAD_MIN_CHANNELS", "WORKSPACE_BYTES",
+           "use_gemm", "winograd_admissible", "planes_admissible", "WINOGRAD_OPS",
+           "WINOGRAD_MIN_CHANNELS", "WORKSPACE_BYTES",
            "WINOGRAD_WORKSPACE_BYTES"]
 
 #: The layer ops' algorithms, as `algorithm` and the planner name them.
@@ -100,8 +101,11 @@ __all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "corr2d_til
 #: always the one a CPU with two 512-bit FMA units prefers, so the planner
 #: measures both. "winograd" is F(2x2, 3x3) for 3x3 kernels at stride 1
 #: (`winograd_admissible`; its error bound is stated beside it): the rules
-#: never choose it, measuring may.
-ALGORITHMS = ("direct", "blocked", "blocked-narrow", "implicit", "im2col", "winograd")
+#: never choose it, measuring may. "planes" is a forward pass with one input
+#: channel per group (LeNet's first layer, depthwise layers) at stride 1 as
+#: single-image correlations, vectorised along each output plane's rows
+#: (`planes_admissible`); the rules never choose it either.
+ALGORITHMS = ("direct", "blocked", "blocked-narrow", "implicit", "im2col", "winograd", "planes")
 
 #: The plain direct loops beat the blocked kernels and every GEMM below this
 #: many output channels per group for the forward pass and the input
@@ -582,6 +586,14 @@ def _conv2d_direct(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair
     return y
 
 
+def _conv2d_planes(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair,
+                   padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
+    y = np.empty((x.shape[0], weight.shape[0], *out_hw), dtype=x.dtype)
+    if y.size:
+        _corr2d.corr2d_planes(_pad(x, padding), weight, y, _threads(y.size * weight[0].size))
+    return y
+
+
 def _conv2d_tiny(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair, padding: Pads,
                  dilation: Pair, groups: int) -> np.ndarray:
     """`_conv2d_direct`'s sums on one thread, for calls under ``PARALLEL_MIN_WORK``:
@@ -844,7 +856,7 @@ def _grad_input_winograd(grad_output: np.ndarray, weight: np.ndarray, input_shap
 _CONV2D = {"direct": _conv2d_direct, "blocked": _conv2d_blocked,
            "blocked-narrow": functools.partial(_conv2d_blocked, narrow=True),
            "implicit": _conv2d_implicit, "im2col": _conv2d_im2col,
-           "winograd": _conv2d_winograd}
+           "winograd": _conv2d_winograd, "planes": _conv2d_planes}
 _GRAD_INPUT = {"direct": _grad_input_direct, "blocked": _oc_blocked_grad_input,
                "blocked-narrow": functools.partial(_oc_blocked_grad_input, narrow=True),
                "implicit": _grad_input_implicit, "im2col": _grad_input_im2col,
@@ -893,13 +905,19 @@ def admissible(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: 
     """The algorithms that can compute a layer op of this geometry, in `ALGORITHMS` order.
 
     All of them, except implicit GEMM off stride 1 or where its padded grids
-    would overflow a 32-bit BLAS int, and Winograd outside
-    `winograd_admissible`.
+    would overflow a 32-bit BLAS int, Winograd outside `winograd_admissible`
+    and "planes" outside `planes_admissible`.
     """
     implicit = stride == (1, 1) and _fits_blas(x_shape, padding)
-    winograd = winograd_admissible(op, w_shape, stride, padding, dilation, groups)
-    return tuple(a for a in ALGORITHMS
-                 if (a != "implicit" or implicit) and (a != "winograd" or winograd))
+    special = {"winograd": winograd_admissible(op, w_shape, stride, padding, dilation, groups),
+               "planes": planes_admissible(op, w_shape, stride, dilation), "implicit": implicit}
+    return tuple(a for a in ALGORITHMS if special.get(a, True))
+
+
+def planes_admissible(op: str, w_shape: Sequence[int], stride: Pair, dilation: Pair) -> bool:
+    """Whether "planes" (``_corr2d.corr2d_planes``) can run: a forward pass with one input
+    channel per group, at stride 1 without dilation."""
+    return op == "conv2d" and w_shape[1] == 1 and stride == (1, 1) and dilation == (1, 1)
 
 
 def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
