@@ -52,6 +52,15 @@ cdef inline void _band(const convreg_rows_tile* tile, const floating* X, Py_ssiz
                 convreg_corr2d_row_f64(X + i * ldx, ldx, K, kh, kw, Y + i * ldy, out_w)
 
 
+cdef const convreg_rows_tile* _tile(int tile) except NULL:
+    """Register tile ``tile`` of the ISA the kernels run now, checked against the table."""
+    cdef int isa = convreg_isa(), count
+    convreg_corr2d_tiles(isa, &count)
+    if not 0 <= tile < count:
+        raise ValueError(f"tile must index tiles() (0 to {count - 1}); got {tile}")
+    return convreg_corr2d_tile(isa, tile)
+
+
 def tiles():
     """The register tiles compiled for the ISA the kernels run now, as ``(rows,
     vectors)`` pairs (``corr2d_rows.h``); the first is the default, and
@@ -75,11 +84,7 @@ def corr2d_valid(const floating[:, ::1] X, const floating[:, ::1] K,
     """
     cdef Py_ssize_t out_h = Y.shape[0], out_w = Y.shape[1]
     cdef Py_ssize_t kh = K.shape[0], kw = K.shape[1], ldx = X.shape[1], ldy = Y.shape[1]
-    cdef int isa = convreg_isa(), count
-    convreg_corr2d_tiles(isa, &count)
-    if not 0 <= tile < count:
-        raise ValueError(f"tile must index tiles() (0 to {count - 1}); got {tile}")
-    cdef const convreg_rows_tile* t = convreg_corr2d_tile(isa, tile)
+    cdef const convreg_rows_tile* t = _tile(tile)
     cdef Py_ssize_t R = t.rows
     cdef Py_ssize_t bands = (out_h + R - 1) // R
     cdef Py_ssize_t band
@@ -112,11 +117,7 @@ def corr2d_planes(const floating[:, :, :, ::1] X, const floating[:, :, :, ::1] K
             or out_w < 1):
         raise ValueError(f"corr2d_planes: X {(N, C, H, W)}, K {(O, K.shape[1], kh, kw)} and "
                          f"Y {(Y.shape[0], Y.shape[1], out_h, out_w)} do not fit")
-    cdef int isa = convreg_isa(), count
-    convreg_corr2d_tiles(isa, &count)
-    if not 0 <= tile < count:
-        raise ValueError(f"tile must index tiles() (0 to {count - 1}); got {tile}")
-    cdef const convreg_rows_tile* t = convreg_corr2d_tile(isa, tile)
+    cdef const convreg_rows_tile* t = _tile(tile)
     cdef Py_ssize_t bands = (out_h + t.rows - 1) // t.rows, per_group = O // C
     cdef Py_ssize_t q, n, o, band
     cdef convreg_interrupt halt = convreg_interrupt_start()

@@ -12,8 +12,8 @@ One pool then does all the work, and nothing spins against the next call.
 
 Layout. A matrix is row-major: ``(rows, columns)``, adjacent columns and a
 row stride that is its BLAS leading dimension; the batch axis takes any
-stride. BLAS is column-major, so
-``C = A @ B`` runs as ``C^T = B^T A^T`` on the same memory.
+stride. BLAS is column-major, so ``C = A @ B`` runs as ``C^T = B^T A^T`` on
+the same memory.
 
 Contract (checked here, before the loops, which index unchecked): the
 arrays are of one dtype, their shapes agree, every row stride is at least
@@ -45,9 +45,9 @@ cdef Py_ssize_t _ld(Py_ssize_t stride, Py_ssize_t column_stride, Py_ssize_t item
     return ld
 
 
-def _check(Py_ssize_t a, Py_ssize_t b, str what):
+def _check(str function, Py_ssize_t a, Py_ssize_t b, str what):
     if a != b:
-        raise ValueError(f"matmul: {what} ({a} and {b}) differ")
+        raise ValueError(f"{function}: {what} ({a} and {b}) differ")
 
 
 def matmul(const floating[:, :, :] A, const floating[:, :, :] B, floating[:, :, :] C,
@@ -59,11 +59,11 @@ def matmul(const floating[:, :, :] A, const floating[:, :, :] B, floating[:, :, 
     """
     cdef Py_ssize_t batch = C.shape[0], m = C.shape[1], n = C.shape[2], k = A.shape[2]
     if A.shape[0] != 1:
-        _check(A.shape[0], batch, "A's and C's batch")
-    _check(B.shape[0], batch, "B's and C's batch")
-    _check(A.shape[1], m, "A's and C's rows")
-    _check(B.shape[1], k, "A's columns and B's rows")
-    _check(B.shape[2], n, "B's and C's columns")
+        _check("matmul", A.shape[0], batch, "A's and C's batch")
+    _check("matmul", B.shape[0], batch, "B's and C's batch")
+    _check("matmul", A.shape[1], m, "A's and C's rows")
+    _check("matmul", B.shape[1], k, "A's columns and B's rows")
+    _check("matmul", B.shape[2], n, "B's and C's columns")
     if m > _INT_MAX or n > _INT_MAX or k > _INT_MAX:
         raise ValueError(f"matmul: ({m} x {k}) @ ({k} x {n}) exceeds a 32-bit BLAS int")
     cdef Py_ssize_t size = sizeof(floating)
@@ -99,14 +99,14 @@ def matmul_nt_sum(const floating[:, :, :] A, const floating[:, :, :] B,
     takes, so that ``partial.sum(0)`` grows by ``sum_i A[i] @ B[i]^T``.
 
     ``A`` is ``(batch, m, L)``, ``B`` ``(batch, n, L)``, ``partial`` ``(T, m,
-    n)`` with ``T >= num_threads``. Pieces: each
-    product's ``L`` summed terms, cut as :func:`matmul` cuts columns.
+    n)`` with ``T >= num_threads``. Pieces: each product's ``L`` summed
+    terms, cut as :func:`matmul` cuts columns.
     """
     cdef Py_ssize_t batch = A.shape[0], m = A.shape[1], L = A.shape[2], n = B.shape[1]
-    _check(B.shape[0], batch, "A's and B's batch")
-    _check(B.shape[2], L, "A's and B's columns")
-    _check(partial.shape[1], m, "A's and the sums' rows")
-    _check(partial.shape[2], n, "B's rows and the sums' columns")
+    _check("matmul_nt_sum", B.shape[0], batch, "A's and B's batch")
+    _check("matmul_nt_sum", B.shape[2], L, "A's and B's columns")
+    _check("matmul_nt_sum", partial.shape[1], m, "A's and the sums' rows")
+    _check("matmul_nt_sum", partial.shape[2], n, "B's rows and the sums' columns")
     if partial.shape[0] < num_threads:
         raise ValueError(f"matmul_nt_sum: {partial.shape[0]} partial sums for "
                          f"{num_threads} threads")

@@ -4,8 +4,9 @@ The functions take a batch of images, each a run of ``Hp x Wp`` grids laid
 out channel-major: ``xcn[n, c, m]``. Tap ``(a, b)`` of the output at grid
 position ``m = i*Wp + j`` reads ``xcn[n, c, m + a*dh*Wp + b*dw]``: a *fixed
 offset* from the output's own position on the padded grid. So a tap is one
-GEMM over a shifted view of the input, ``Y (O x M) += W_ab (O x C) @ X_ab (C x M)``, accumulated in place by BLAS
-(``beta = 1``), with no column matrix. Positions ``m`` outside an image's
+GEMM over a shifted view of the input, ``Y (O x M) += W_ab (O x C) @ X_ab
+(C x M)``, accumulated in place by BLAS (``beta = 1``), with no column
+matrix. Positions ``m`` outside an image's
 ``H_out x W_out`` corner are computed and dropped by the caller (a fraction
 ``1 - H_out W_out / (Hp Wp)`` of the flops: 7% for VGG's 56x56 layer, 23%
 for 14x14). The gradients are the same GEMMs transposed; the output
@@ -14,16 +15,16 @@ positions add nothing. BLAS is SciPy's (``scipy.linalg.cython_blas``,
 ``blas.pxi``), called without the GIL, on one thread per call: the OpenMP
 team takes the images, each cut into pieces of positions ``m``, and runs
 every tap's GEMM of a piece (``_gemm.pyx`` says why not BLAS's own
-threads). A piece of the forward pass owns its output columns; a piece of the input gradient
-owns a band of ``dxcn``'s columns and takes from each tap the positions
-that land there; the weight gradient sums each thread's pieces into its
+threads). A piece of the forward pass owns its output columns; a piece of
+the input gradient owns a band of ``dxcn``'s columns and takes from each
+tap the positions that land there; the weight gradient sums each thread's pieces into its
 own partial sum, which the caller adds up.
 
 Contract (checked by convreg/plugins/cython.py before entry): arrays are
 C-contiguous and of one dtype; ``xcn``/``dxcn`` are ``(N, C, T)`` and the
 grid arrays ``(N, O, T)`` with ``T = Hp*Wp``; ``M = T - dh*(kh-1)*Wp -
-dw*(kw-1)`` is positive; the tap-major weights are ``(kh, kw, groups, O/groups,
-C/groups)`` (forward) or ``(kh, kw, groups, C/groups, O/groups)`` (input
+dw*(kw-1)`` is positive; the tap-major weights are ``(kh, kw, groups,
+O/groups, C/groups)`` (forward) or ``(kh, kw, groups, C/groups, O/groups)`` (input
 gradient), the weight gradient's partial sums ``(threads, kh, kw, groups,
 O/groups, C/groups)`` with at least ``num_threads`` of them; ``T`` fits a
 32-bit BLAS int.

@@ -42,8 +42,8 @@ OpenBLAS issue 3187 describes the clash).
 Memory: besides its output, an op allocates one workspace of about the
 size of its largest operand, never a column matrix of all patches:
 
-* direct, blocked and per-plane loops: the zero-padded input (the input plus its
-  border; none without padding); the blocked kernels add their weights
+* direct, blocked and per-plane loops: the zero-padded input (the input
+  plus its border; none without padding); the blocked kernels add their weights
   laid out by channel block (the weights' size, the last block of a group
   padded) and one output row per thread; the blocked weight gradient adds
   the output gradient laid out channels-last (its size, padded to whole
