@@ -253,15 +253,68 @@ def test_the_blocked_weight_gradient_split_over_images(isa, threads, dtype, n, o
 def test_an_isa_cap_never_raises_the_instruction_set():
     """Capping above what the CPU has changes nothing (no illegal instruction)."""
     top = max(ISA_LEVELS)
-    taps, tiles = cython._conv.gw_taps_per_tile(True), cython.corr2d_tiles()
+    taps, tiles = cython._conv.gw_taps_per_tile(128), cython.corr2d_tiles()
     with isa_capped(top + 5):
-        assert cython._conv.gw_taps_per_tile(True) == taps
+        assert cython._conv.gw_taps_per_tile(128) == taps
         assert cython.corr2d_tiles() == tiles
     with isa_capped(0):
-        assert cython._conv.gw_taps_per_tile(True) == 1  # the baseline's wide tile
+        assert cython._conv.gw_taps_per_tile(128) == 1  # the baseline's two-vector tile
+        assert cython._conv.gw_taps_per_tile(32) == 4  # its half-block tile: 2 xmm a tap
         assert cython.corr2d_tiles()[0] == "tile-2x4"  # its correlation tile: 2 rows x 4 xmm
-    assert cython._conv.gw_taps_per_tile(True) == taps
+    assert cython._conv.gw_taps_per_tile(128) == taps
     assert cython.corr2d_tiles() == tiles
+
+
+@pytest.mark.parametrize("block_bytes", [0, 16, 48, 96, 256])
+def test_the_blocked_kernels_refuse_a_block_size_they_are_not_compiled_for(block_bytes):
+    with pytest.raises(ValueError, match="32, 64 or 128 bytes"):
+        cython._conv.gw_taps_per_tile(block_bytes)
+    ob = max(1, block_bytes // 4)
+    x, y = np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 1, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="32, 64 or 128 bytes"):
+        cython._conv.conv2d_oc_blocked(x, np.zeros((1, 1, 1, 1, ob), np.float32), y,
+                                       np.zeros((1, 3 * ob), np.float32), 1, 1, 1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
+@pytest.mark.parametrize("vectors", [0.5, 1, 2], ids=["half", "one", "two"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_compiled_channel_block_size(isa, vectors, dtype, monkeypatch):
+    """Each ISA's kernels of each block size, including those the rules do not pick
+    on it (half blocks with AVX-512, two vectors with AVX2), against the reference:
+    11 output channels (a partial block), 3 input channels, stride 2, dilation 2."""
+    ob = int(cython._conv.OC_BLOCK[np.dtype(dtype).name] * vectors)
+    monkeypatch.setattr(cython, "_block_width", lambda *args, **kwargs: ob)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 13, 29)).astype(dtype)
+    w = rng.standard_normal((11, 3, 3, 2)).astype(dtype)
+    kw = dict(stride=2, padding=1, dilation=(2, 1))
+    want = convreg.conv2d(x, w, backend="reference", **kw)
+    g = rng.standard_normal(want.shape).astype(dtype)
+    with forced("blocked", cython.WORKSPACE_BYTES), isa_capped(isa):
+        y = convreg.conv2d(x, w, backend="cython", **kw)
+        dx = convreg.conv2d_grad_input(g, w, x.shape, backend="cython", **kw)
+        dw = convreg.conv2d_grad_weight(x, g, w.shape, backend="cython", **kw)
+    assert_close(y, want, dtype=dtype, scale=_scale(x, w), terms=w[0].size)
+    assert_close(dx, convreg.conv2d_grad_input(g, w, x.shape, backend="reference", **kw),
+                 dtype=dtype, scale=_scale(g, w), terms=11 * 6)
+    assert_close(dw, convreg.conv2d_grad_weight(x, g, w.shape, backend="reference", **kw),
+                 dtype=dtype, scale=_scale(g, x), terms=g[:, 0].size)
+
+
+@pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
+@pytest.mark.parametrize("channels", [1, 4, 6, 8, 9, 16, 17, 32, 33])
+def test_channel_blocks_by_isa(isa, channels):
+    """Half a 64-byte block where the channels fit it and the registers are narrower
+    (AVX2, the baseline); one, or two past one vector's channels, with AVX-512."""
+    with isa_capped(isa):
+        for dtype, lanes in ((np.float32, 16), (np.float64, 8)):
+            got = cython._block_width(channels, np.dtype(dtype))
+            if cython._conv.isa() < cython.WIDE_BLOCKS_MIN_ISA:
+                assert got == (lanes // 2 if channels <= lanes // 2 else lanes)
+            else:
+                assert got == (lanes if channels <= lanes else 2 * lanes)
+            assert cython._block_width(channels, np.dtype(dtype), narrow=True) <= lanes
 
 
 # -- Winograd F(2x2, 3x3) --------------------------------------------------------

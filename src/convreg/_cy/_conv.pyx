@@ -30,19 +30,19 @@ cdef extern from *:
 cdef extern from "conv_oc_rows.h" nogil:
     const int CONVREG_OB_F32
     const int CONVREG_OB_F64
-    void convreg_oc_row_f32(int isa, int wide, const float* x, Py_ssize_t plane, Py_ssize_t ldx,
+    void convreg_oc_row_f32(int isa, int units, const float* x, Py_ssize_t plane, Py_ssize_t ldx,
                             Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw,
                             Py_ssize_t dh, Py_ssize_t dw, const float* w, float* y,
                             Py_ssize_t ldy, Py_ssize_t ow)
-    void convreg_oc_row_f64(int isa, int wide, const double* x, Py_ssize_t plane, Py_ssize_t ldx,
+    void convreg_oc_row_f64(int isa, int units, const double* x, Py_ssize_t plane, Py_ssize_t ldx,
                             Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sw,
                             Py_ssize_t dh, Py_ssize_t dw, const double* w, double* y,
                             Py_ssize_t ldy, Py_ssize_t ow)
-    Py_ssize_t convreg_gw_taps(int isa, int wide)
-    void convreg_gw_f32(int isa, int wide, const float* x, const Py_ssize_t* off, const float* g,
+    Py_ssize_t convreg_gw_taps(int isa, int units)
+    void convreg_gw_f32(int isa, int units, const float* x, const Py_ssize_t* off, const float* g,
                         Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ldr, Py_ssize_t sw, float* dw,
                         Py_ssize_t nt)
-    void convreg_gw_f64(int isa, int wide, const double* x, const Py_ssize_t* off, const double* g,
+    void convreg_gw_f64(int isa, int units, const double* x, const Py_ssize_t* off, const double* g,
                         Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ldr, Py_ssize_t sw, double* dw,
                         Py_ssize_t nt)
 
@@ -52,10 +52,21 @@ include "interrupt.pxi"
 include "buffers.pxi"
 
 
-#: Channels in one 64-byte vector, by dtype name: the output channels of a
-#: block of :func:`conv2d_grad_weight_oc_blocked` and of a narrow block of
-#: :func:`conv2d_oc_blocked` (its wide blocks have twice as many).
+#: Channels in one 64-byte vector, by dtype name. A block of output channels
+#: of :func:`conv2d_oc_blocked` and :func:`conv2d_grad_weight_oc_blocked` is
+#: half, one or two such vectors (``OC_BLOCK[dtype] // 2``, ``OC_BLOCK[dtype]``
+#: or ``2 * OC_BLOCK[dtype]`` channels, the last dimension of their blocked
+#: arrays).
 OC_BLOCK = {"float32": CONVREG_OB_F32, "float64": CONVREG_OB_F64}
+
+
+cdef int _units(Py_ssize_t ob, Py_ssize_t itemsize) except -1:
+    """A block of ``ob`` channels in 32-byte units (1, 2 or 4), checked: the
+    kernels are compiled for those sizes only."""
+    if ob * itemsize not in (32, 64, 128):
+        raise ValueError(f"a channel block must be 32, 64 or 128 bytes; got {ob} channels "
+                         f"of {itemsize} bytes")
+    return <int>(ob * itemsize // 32)
 
 
 def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :, ::1] wb,
@@ -67,8 +78,8 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     ``y[n, g*Og + q*OB + o, i, j] = sum_{c,a,b} wb[B, c, a, b, o] * xp[n, g*Cg + c, i*sh + a*dh, j*sw + b*dw]``
     for block ``B = g*blocks_per_group + q`` and ``q*OB + o < Og``. ``xp`` is
     the zero-padded input ``(N, C, Hp, Wp)``, ``wb`` the weights ``(blocks,
-    Cg, kh, kw, OB)`` with ``OB`` one or two vectors, ``OC_BLOCK[dtype]`` or
-    twice that (each group's ``Og`` channels padded with zero weights to
+    Cg, kh, kw, OB)`` with ``OB`` half, one or two vectors (``OC_BLOCK[dtype]``
+    times 1/2, 1 or 2; each group's ``Og`` channels padded with zero weights to
     whole blocks), ``y`` the output
     ``(N, O, oh, ow)``, overwritten. One task per output row of one block of
     one image: the kernel fills a channels-last row in the thread's own row
@@ -84,7 +95,7 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     cdef Py_ssize_t Og = O // (nb // blocks_per_group)
     cdef Py_ssize_t p, n, rest, blk, i, j, o, c0, o0, valid
     cdef int isa = convreg_isa()
-    cdef int wide = ob == 2 * <Py_ssize_t>(64 // sizeof(floating))  # two vectors a block
+    cdef int units = _units(ob, sizeof(floating))
     cdef floating* row
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil, parallel(num_threads=num_threads):
@@ -100,10 +111,10 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
             o0 = (blk // blocks_per_group) * Og + (blk % blocks_per_group) * ob
             valid = min(ob, Og - (blk % blocks_per_group) * ob)
             if floating is float:
-                convreg_oc_row_f32(isa, wide, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
+                convreg_oc_row_f32(isa, units, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
                                    dw, &wb[blk, 0, 0, 0, 0], row, ob, ow)
             else:
-                convreg_oc_row_f64(isa, wide, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
+                convreg_oc_row_f64(isa, units, &xp[n, c0, i * sh, 0], Hp * Wp, Wp, Cg, kh, kw, sw, dh,
                                    dw, &wb[blk, 0, 0, 0, 0], row, ob, ow)
             for o in range(valid):
                 for j in range(ow):
@@ -111,9 +122,10 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     convreg_interrupt_finish(&halt)
 
 
-def gw_taps_per_tile(bint wide):
-    """Kernel taps per tile of :func:`conv2d_grad_weight_oc_blocked` on this CPU."""
-    return convreg_gw_taps(convreg_isa(), wide)
+def gw_taps_per_tile(Py_ssize_t block_bytes):
+    """Kernel taps per tile of :func:`conv2d_grad_weight_oc_blocked` on this CPU, for
+    channel blocks of ``block_bytes`` (32, 64 or 128)."""
+    return convreg_gw_taps(convreg_isa(), _units(block_bytes, 1))
 
 
 def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] gb,
@@ -128,7 +140,7 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
     the images ``n`` split over the ``S = dwb.shape[0]`` partial sums ``s``.
     ``gb`` is the output gradient ``(N, blocks, oh*ow*OB)``, channels-last
     within each block; ``dwb`` is ``(S, blocks, Cg*kh*kw, OB)``, zeroed;
-    ``OB`` is one vector or two (``OC_BLOCK[dtype]`` or twice that).
+    ``OB`` is half, one or two vectors (``OC_BLOCK[dtype]`` times 1/2, 1 or 2).
 
     A tile is a block's taps, as many as the registers hold; its sums stay
     in registers over an image's pixels. With ``S == 1`` the tiles are split
@@ -143,8 +155,8 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
     cdef Py_ssize_t S = dwb.shape[0], nb = dwb.shape[1], taps = dwb.shape[2], ob = dwb.shape[3]
     cdef Py_ssize_t Cg = xp.shape[1] // (nb // blocks_per_group)
     cdef int isa = convreg_isa()
-    cdef int wide = ob == 2 * <Py_ssize_t>(64 // sizeof(floating))  # two vectors a block
-    cdef Py_ssize_t per_tile = convreg_gw_taps(isa, wide)
+    cdef int units = _units(ob, sizeof(floating))
+    cdef Py_ssize_t per_tile = convreg_gw_taps(isa, units)
     cdef Py_ssize_t tiles_per_block = (taps + per_tile - 1) // per_tile
     cdef Py_ssize_t tiles = nb * tiles_per_block
     cdef Py_ssize_t nthreads = S if S > 1 else min(<Py_ssize_t>num_threads, tiles)
@@ -170,11 +182,11 @@ def conv2d_grad_weight_oc_blocked(const floating[:, :, :, ::1] xp, const floatin
                         break
                     c0 = (blk // blocks_per_group) * Cg
                     if floating is float:
-                        convreg_gw_f32(isa, wide, &xp[n, c0, 0, 0], &offsets[t0],
+                        convreg_gw_f32(isa, units, &xp[n, c0, 0, 0], &offsets[t0],
                                        &gb[n, blk, 0], oh, ow, sh * Wp, sw,
                                        &dwb[part, blk, t0, 0], nt)
                     else:
-                        convreg_gw_f64(isa, wide, &xp[n, c0, 0, 0], &offsets[t0],
+                        convreg_gw_f64(isa, units, &xp[n, c0, 0, 0], &offsets[t0],
                                        &gb[n, blk, 0], oh, ow, sh * Wp, sw,
                                        &dwb[part, blk, t0, 0], nt)
             part = part + team if S > 1 else S

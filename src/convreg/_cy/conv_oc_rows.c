@@ -18,8 +18,12 @@
  * oneDNN's direct convolutions use (it vectorizes over output channels too),
  * written here in C with GCC's vector extensions.
  *
- * OB is one or two 64-byte vectors (16 floats or 8 doubles each). The tile
- * width depends on the registers the instruction set has (32 vectors with
+ * OB is half, one or two 64-byte vectors (8, 16 or 32 floats; 4, 8 or 16
+ * doubles): the block's size in 32-byte units, NB, is 1, 2 or 4. A half
+ * block serves a group of few channels on a CPU whose registers are 32
+ * bytes or less: LeNet's 6 channels fill 6 of AVX2's 8 float lanes, where a
+ * 64-byte block (two ymm) computed 16 lanes for them. The tile width
+ * depends on the registers the instruction set has (32 vectors with
  * AVX-512, 16 with AVX2, whose vectors are half as wide), so each is a
  * function of its own, chosen per call by the CPU's features (cpu_dispatch.h).
  *
@@ -35,10 +39,13 @@
 /* Tile sizes (pixels of a forward tile, taps of a weight-gradient tile) per
  * ISA, for one-vector (_1) and two-vector (_2) channel blocks: as many
  * accumulators as the registers hold (see CONVREG_OC_FAMILY). */
+#define CONVREG_TILE_BASE_H 4
 #define CONVREG_TILE_BASE_1 2
 #define CONVREG_TILE_BASE_2 1
+#define CONVREG_TILE_AVX2_H 12
 #define CONVREG_TILE_AVX2_1 6
 #define CONVREG_TILE_AVX2_2 3
+#define CONVREG_TILE_AVX512_H 12
 #define CONVREG_TILE_AVX512_1 12
 #define CONVREG_TILE_AVX512_2 7
 /* The register tiles' loops have constant trip counts once inlined; they
@@ -62,8 +69,9 @@
  * one vector of output channels runs in "wide" blocks of two vectors. */
 #if defined(__GNUC__)
 /* GCC/Clang vector extensions, the ISA's own register (cpu_dispatch.h): a
- * block of channels (64 bytes) is 1 zmm, 2 ymm or 4 xmm, and NB blocks are
- * NB * 64 / sizeof(V) of them (a 64-byte type under AVX2 made the AVX2
+ * block of channels (NB * 32 bytes) is NB * 32 / sizeof(V) registers: one
+ * 64-byte block is 1 zmm, 2 ymm or 4 xmm; a half block, which needs a
+ * register of 32 bytes or less, one ymm (AVX-512 too) or 2 xmm (a 64-byte type under AVX2 made the AVX2
  * kernels run at 1.6 GFLOP/s where AVX-512's ran at 71). Loads and stores
  * go through memcpy, which makes no alignment assumption. Written with
  * plain arrays, GCC neither kept the tile in registers nor vectorized it
@@ -74,7 +82,7 @@
                                   ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
                                   const int jn)                                          \
     {                                                                                    \
-        enum { LANES = sizeof(V) / sizeof(T), NVO = NB * 64 / sizeof(V), OB = NB * 64 / sizeof(T) }; \
+        enum { LANES = sizeof(V) / sizeof(T), NVO = NB * 32 / sizeof(V), OB = NB * 32 / sizeof(T) }; \
         V acc[CONVREG_JB_MAX][NVO];                                                      \
         CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
             CONVREG_UNROLL for (int v = 0; v < NVO; ++v) acc[jj][v] = (V){0};                           \
@@ -105,7 +113,7 @@
                                   ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
                                   const int jn)                                          \
     {                                                                                    \
-        enum { OB = NB * 64 / sizeof(T) };                                              \
+        enum { OB = NB * 32 / sizeof(T) };                                              \
         T acc[CONVREG_JB_MAX][OB];                                                       \
         CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                                  \
             for (int o = 0; o < OB; ++o) acc[jj][o] = 0;                                 \
@@ -162,38 +170,49 @@
         }                                                                                \
     }
 
-/* One ISA's forward kernels: both dtypes, one- and two-block tiles of JB1
- * and JB2 pixels in vectors of BYTES: as many accumulators as the registers
- * hold beside the block's weights and a broadcast pixel, 12-14 of 32 zmm
- * with AVX-512, 12 of 16 ymm with AVX2 (a block is two), 8 of 16 xmm on
- * the baseline (a block is four). */
-#define CONVREG_OC_FAMILY(ISA, ATTR, BYTES, JB1, JB2)                                    \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_1_##ISA, ATTR, float, convreg_vf32_##BYTES, 1) \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_2_##ISA, ATTR, float, convreg_vf32_##BYTES, 2) \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_1_##ISA, ATTR, double, convreg_vf64_##BYTES, 1) \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_2_##ISA, ATTR, double, convreg_vf64_##BYTES, 2) \
+/* One ISA's forward kernels: both dtypes, half-, one- and two-block tiles
+ * of JBH, JB1 and JB2 pixels in vectors of BYTES (HBYTES for half blocks):
+ * as many accumulators as the registers hold beside the block's weights
+ * and a broadcast pixel, 12-14 of 32 zmm with AVX-512, 12 of 16 ymm with
+ * AVX2 (a block is two, a half block one), 8 of 16 xmm on the baseline (a
+ * block is four, a half block two). */
+#define CONVREG_OC_FAMILY(ISA, ATTR, BYTES, HBYTES, JBH, JB1, JB2)                      \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_h_##ISA, ATTR, float, convreg_vf32_##HBYTES, 1) \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_h_##ISA, ATTR, double, convreg_vf64_##HBYTES, 1) \
+    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_h_##ISA, ATTR, float, convreg_oc_tile_f32_h_##ISA, JBH) \
+    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_h_##ISA, ATTR, double, convreg_oc_tile_f64_h_##ISA, JBH) \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_1_##ISA, ATTR, float, convreg_vf32_##BYTES, 2) \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_2_##ISA, ATTR, float, convreg_vf32_##BYTES, 4) \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_1_##ISA, ATTR, double, convreg_vf64_##BYTES, 2) \
+    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_2_##ISA, ATTR, double, convreg_vf64_##BYTES, 4) \
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_1_##ISA, ATTR, float, convreg_oc_tile_f32_1_##ISA, JB1) \
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_2_##ISA, ATTR, float, convreg_oc_tile_f32_2_##ISA, JB2) \
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_1_##ISA, ATTR, double, convreg_oc_tile_f64_1_##ISA, JB1) \
     CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_2_##ISA, ATTR, double, convreg_oc_tile_f64_2_##ISA, JB2)
 
-CONVREG_OC_FAMILY(base, , 16, CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
+CONVREG_OC_FAMILY(base, , 16, 16, CONVREG_TILE_BASE_H, CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_OC_FAMILY(avx2, CONVREG_AVX2, 32, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
-CONVREG_OC_FAMILY(avx512, CONVREG_AVX512, 64, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
+CONVREG_OC_FAMILY(avx2, CONVREG_AVX2, 32, 32, CONVREG_TILE_AVX2_H, CONVREG_TILE_AVX2_1,
+                  CONVREG_TILE_AVX2_2)
+CONVREG_OC_FAMILY(avx512, CONVREG_AVX512, 64, 32, CONVREG_TILE_AVX512_H, CONVREG_TILE_AVX512_1,
+                  CONVREG_TILE_AVX512_2)
 #endif
 
-/* The forward row for the CPU's ISA and the block width (wide: two vectors). */
+/* The forward row for the CPU's ISA and the block size in 32-byte units (4: two
+ * vectors of 64 bytes, 2: one, 1: half of one). */
 #define CONVREG_DEFINE_OC_DISPATCH(NAME, T, SUFFIX)                                      \
-    void NAME(int isa, int wide, const T *x, ptrdiff_t plane, ptrdiff_t ldx,      \
+    void NAME(int isa, int units, const T *x, ptrdiff_t plane, ptrdiff_t ldx,           \
                      ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
                      ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)        \
     {                                                                                    \
-        if (wide)                                                                        \
+        if (units == 4)                                                                  \
             CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_2,                           \
                              (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
-        else                                                                             \
+        else if (units == 2)                                                             \
             CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_1,                           \
+                             (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
+        else                                                                             \
+            CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_h,                           \
                              (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
     }
 CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f32, float, f32)
@@ -208,15 +227,15 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
  * pixels, g being that image's output gradient for one block of OB = NVO
  * vectors of channels, channels-last, and ldr = sh*ldx the input rows
  * between output rows. The nt x OB sums stay in registers over all pixels:
- * per pixel NVO vector loads of g and nt broadcasts for nt * NVO FMAs (two
- * vectors, "wide", when a group has the channels, as in the forward pass). */
+ * per pixel NVO vector loads of g and nt broadcasts for nt * NVO FMAs (blocks of
+ * half, one or two 64-byte vectors, as in the forward pass). */
 #if defined(__GNUC__)
 #define CONVREG_DEFINE_GW_TILE(NAME, ATTR, T, V, NB)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, const ptrdiff_t *off, const T *g,          \
                                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
                                   T *dw, const int nt)                                   \
     {                                                                                    \
-        enum { LANES = sizeof(V) / sizeof(T), NVO = NB * 64 / sizeof(V), OB = NB * 64 / sizeof(T) }; \
+        enum { LANES = sizeof(V) / sizeof(T), NVO = NB * 32 / sizeof(V), OB = NB * 32 / sizeof(T) }; \
         V acc[CONVREG_JB_MAX][NVO];                                                      \
         const T *p[CONVREG_JB_MAX];                                                      \
         CONVREG_UNROLL for (int t = 0; t < nt; ++t) {                                                   \
@@ -248,7 +267,7 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
                                   ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, \
                                   T *dw, const int nt)                                   \
     {                                                                                    \
-        enum { OB = NB * 64 / sizeof(T) };                                              \
+        enum { OB = NB * 32 / sizeof(T) };                                              \
         CONVREG_UNROLL for (int t = 0; t < nt; ++t)                                                     \
             for (ptrdiff_t i = 0; i < oh; ++i)                                           \
                 for (ptrdiff_t j = 0; j < ow; ++j)                                       \
@@ -278,42 +297,52 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
         }                                                                                \
     }
 
-/* One ISA's weight-gradient kernels: both dtypes, one- and two-vector blocks, with
- * tiles of at most NT1 and NT2 taps (convreg_gw_taps). */
-#define CONVREG_GW_FAMILY(ISA, ATTR, BYTES, NT1, NT2)                                    \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_1_##ISA, ATTR, float, convreg_vf32_##BYTES, 1) \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_2_##ISA, ATTR, float, convreg_vf32_##BYTES, 2) \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_1_##ISA, ATTR, double, convreg_vf64_##BYTES, 1) \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_2_##ISA, ATTR, double, convreg_vf64_##BYTES, 2) \
+/* One ISA's weight-gradient kernels: both dtypes, half-, one- and two-vector
+ * blocks, with tiles of at most NTH, NT1 and NT2 taps (convreg_gw_taps). */
+#define CONVREG_GW_FAMILY(ISA, ATTR, BYTES, HBYTES, NTH, NT1, NT2)                      \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_h_##ISA, ATTR, float, convreg_vf32_##HBYTES, 1) \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_h_##ISA, ATTR, double, convreg_vf64_##HBYTES, 1) \
+    CONVREG_DEFINE_GW(convreg_gw_f32_h_##ISA, ATTR, float, convreg_gw_tile_f32_h_##ISA, NTH) \
+    CONVREG_DEFINE_GW(convreg_gw_f64_h_##ISA, ATTR, double, convreg_gw_tile_f64_h_##ISA, NTH) \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_1_##ISA, ATTR, float, convreg_vf32_##BYTES, 2) \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_2_##ISA, ATTR, float, convreg_vf32_##BYTES, 4) \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_1_##ISA, ATTR, double, convreg_vf64_##BYTES, 2) \
+    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_2_##ISA, ATTR, double, convreg_vf64_##BYTES, 4) \
     CONVREG_DEFINE_GW(convreg_gw_f32_1_##ISA, ATTR, float, convreg_gw_tile_f32_1_##ISA, NT1) \
     CONVREG_DEFINE_GW(convreg_gw_f32_2_##ISA, ATTR, float, convreg_gw_tile_f32_2_##ISA, NT2) \
     CONVREG_DEFINE_GW(convreg_gw_f64_1_##ISA, ATTR, double, convreg_gw_tile_f64_1_##ISA, NT1) \
     CONVREG_DEFINE_GW(convreg_gw_f64_2_##ISA, ATTR, double, convreg_gw_tile_f64_2_##ISA, NT2)
 
-CONVREG_GW_FAMILY(base, , 16, CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
+CONVREG_GW_FAMILY(base, , 16, 16, CONVREG_TILE_BASE_H, CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
 #ifdef CONVREG_X86_DISPATCH
-CONVREG_GW_FAMILY(avx2, CONVREG_AVX2, 32, CONVREG_TILE_AVX2_1, CONVREG_TILE_AVX2_2)
-CONVREG_GW_FAMILY(avx512, CONVREG_AVX512, 64, CONVREG_TILE_AVX512_1, CONVREG_TILE_AVX512_2)
+CONVREG_GW_FAMILY(avx2, CONVREG_AVX2, 32, 32, CONVREG_TILE_AVX2_H, CONVREG_TILE_AVX2_1,
+                  CONVREG_TILE_AVX2_2)
+CONVREG_GW_FAMILY(avx512, CONVREG_AVX512, 64, 32, CONVREG_TILE_AVX512_H, CONVREG_TILE_AVX512_1,
+                  CONVREG_TILE_AVX512_2)
 #endif
 
 /* Taps per weight-gradient tile, by ISA and block width: as many sums as
  * the registers hold (as the forward tile's pixels). */
-ptrdiff_t convreg_gw_taps(int isa, int wide)
+#define CONVREG_BY_UNITS(units, PREFIX) \
+    ((units) == 4 ? PREFIX##_2 : (units) == 2 ? PREFIX##_1 : PREFIX##_H)
+ptrdiff_t convreg_gw_taps(int isa, int units)
 {
-    if (isa == CONVREG_ISA_AVX512) return wide ? CONVREG_TILE_AVX512_2 : CONVREG_TILE_AVX512_1;
-    if (isa == CONVREG_ISA_AVX2) return wide ? CONVREG_TILE_AVX2_2 : CONVREG_TILE_AVX2_1;
-    return wide ? CONVREG_TILE_BASE_2 : CONVREG_TILE_BASE_1;
+    if (isa == CONVREG_ISA_AVX512) return CONVREG_BY_UNITS(units, CONVREG_TILE_AVX512);
+    if (isa == CONVREG_ISA_AVX2) return CONVREG_BY_UNITS(units, CONVREG_TILE_AVX2);
+    return CONVREG_BY_UNITS(units, CONVREG_TILE_BASE);
 }
 
 #define CONVREG_DEFINE_GW_DISPATCH(NAME, T, SUFFIX)                                      \
-    void NAME(int isa, int wide, const T *x, const ptrdiff_t *off, const T *g,    \
+    void NAME(int isa, int units, const T *x, const ptrdiff_t *off, const T *g,        \
                      ptrdiff_t oh, ptrdiff_t ow, ptrdiff_t ldr, ptrdiff_t sw, T *dw,     \
                      ptrdiff_t nt)                                                       \
     {                                                                                    \
-        if (wide)                                                                        \
+        if (units == 4)                                                                  \
             CONVREG_DISPATCH(isa, convreg_gw_##SUFFIX##_2, (x, off, g, oh, ow, ldr, sw, dw, nt)); \
-        else                                                                             \
+        else if (units == 2)                                                             \
             CONVREG_DISPATCH(isa, convreg_gw_##SUFFIX##_1, (x, off, g, oh, ow, ldr, sw, dw, nt)); \
+        else                                                                             \
+            CONVREG_DISPATCH(isa, convreg_gw_##SUFFIX##_h, (x, off, g, oh, ow, ldr, sw, dw, nt)); \
     }
 CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f32, float, f32)
 CONVREG_DEFINE_GW_DISPATCH(convreg_gw_f64, double, f64)

@@ -400,12 +400,21 @@ WIDE_BLOCKS_MIN_ISA = 2
 
 
 def _block_width(channels: int, dtype: np.dtype, narrow: bool = False) -> int:
-    """Channels per block of the blocked kernels: one vector, or two where a group
-    has more channels than one holds (two load less per FMA; see conv_oc_rows.c)
-    and the ISA has the registers for them, unless ``narrow`` asks for one."""
+    """Channels per block of the blocked kernels: one 64-byte vector; two where a
+    group has more channels than one holds (two load less per FMA; see
+    conv_oc_rows.c) and the ISA has the registers for them, unless ``narrow``
+    asks for one; half of one where the group's channels fit in it and the
+    ISA's registers are narrower than 64 bytes (AVX2, the baseline), so that
+    each FMA computes more than the block's padding. On an AVX2-only AMD EPYC
+    (RESULTS.md run 14) the blocked weight gradient of LeNet's first layer (6
+    output channels) ran 1.23-1.31x faster, its second layer's input gradient
+    (6 input channels) 1.31-1.35x; the first layer's forward pass, which is
+    bound by writing its rows out, not by FMAs, 0.97-1.07x. With AVX-512 a
+    half block would only trade zmm for ymm FMAs."""
     lanes = int(_conv.OC_BLOCK[np.dtype(dtype).name])
-    one = narrow or channels <= lanes or _conv.isa() < WIDE_BLOCKS_MIN_ISA
-    return lanes if one else 2 * lanes
+    if _conv.isa() < WIDE_BLOCKS_MIN_ISA:
+        return lanes // 2 if channels <= lanes // 2 else lanes
+    return lanes if narrow or channels <= lanes else 2 * lanes
 
 
 def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
@@ -414,8 +423,8 @@ def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
 
     ``wg`` is the grouped weight ``(groups, Og, Cg, kh, kw)`` (a view of any
     strides); the result is ``(N, groups*Og, oh, ow)``. Each group's output
-    channels are padded with zero weights to whole blocks of ``OB``: one
-    vector, or two where a group has more channels than one holds. The
+    channels are padded with zero weights to whole blocks of ``OB`` channels
+    (`_block_width`: half, one or two 64-byte vectors). The
     workspace besides the output is the blocked weights and one output row
     per thread.
     """
@@ -450,7 +459,7 @@ def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shap
         (c * Hp * Wp + a * dilation[0] * Wp + b * dilation[1]).ravel(), dtype=np.intp)
     taps, blocks = Cg * kh * kw, groups * per_group
     threads = _threads(grad_output.size * taps)
-    tiles = blocks * -(-taps // _conv.gw_taps_per_tile(ob > _conv.OC_BLOCK[xp.dtype.name]))
+    tiles = blocks * -(-taps // _conv.gw_taps_per_tile(ob * xp.dtype.itemsize))
     # Too few tiles to share: split the images instead, one partial sum each.
     parts = threads if tiles < 2 * threads and N >= threads else 1
     dwb = np.zeros((parts, blocks, taps, ob), dtype=xp.dtype)
