@@ -207,6 +207,33 @@ def test_corr2d_in_bands_of_rows(isa, dtype, kh, kw, rows, cols, mode, data):
     assert_close(conv, want, dtype=dtype, scale=_scale(X, K), terms=K.size)
 
 
+@pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_corr2d_tiles_with_the_kernel_size_compiled_in(isa, k, dtype):
+    """3x3 and 5x5 run tiles compiled with the kernel's size a constant: every tile of
+    every ISA, on an image with leftover rows and columns, against SciPy and bit for
+    bit as the same tile with a kernel of another size that holds the same taps
+    (its extra row and column zero, over an input whose extra row and column are
+    zero): the same sums in the same order."""
+    signal = pytest.importorskip("scipy.signal")
+    rng = np.random.default_rng(k)
+    X = rng.standard_normal((k + 13, k + 70)).astype(dtype)
+    K = rng.standard_normal((k, k)).astype(dtype)
+    want = signal.correlate2d(X.astype(np.float64), K.astype(np.float64), mode="valid")
+    with isa_capped(isa):
+        for tile in cython.corr2d_tiles():
+            with convreg.planner.force(tile):
+                got = convreg.corr2d(X, K, backend="cython")
+            assert_close(got, want, dtype=dtype, scale=_scale(X, K), terms=K.size)
+            with convreg.planner.force(tile):
+                # k+1 x k+1, generic loops; the zero taps add exact zeros to each sum
+                generic = convreg.corr2d(np.pad(X, ((0, 1), (0, 1))), np.pad(K, ((0, 1), (0, 1))),
+                                         backend="cython")
+            if isa > 0 or max(ISA_LEVELS) == 0:
+                np.testing.assert_array_equal(got, generic[:got.shape[0], :got.shape[1]])
+
+
 @given(dtype=st.sampled_from([np.float32, np.float64]), planes=st.integers(1, 3),
        h=st.integers(1, 6), w=st.integers(1, 6), out_h=st.integers(1, 9), out_w=st.integers(1, 9),
        r0=st.integers(-8, 8), c0=st.integers(-8, 8))

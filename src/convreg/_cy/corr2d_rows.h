@@ -98,8 +98,8 @@ CONVREG_DEFINE_ROW(convreg_corr2d_row_f64, double)
     }
 
 #define CONVREG_DEFINE_ROWS(NAME, ATTR, T, V, ONE_ROW, R, NV)                            \
-    ATTR static void NAME(const T *x, ptrdiff_t ldx, const T *k, ptrdiff_t kh,           \
-                          ptrdiff_t kw, T *y, ptrdiff_t ldy, ptrdiff_t ow)               \
+    ATTR CONVREG_INLINE void NAME##_body(const T *x, ptrdiff_t ldx, const T *k, ptrdiff_t kh, \
+                                         ptrdiff_t kw, T *y, ptrdiff_t ldy, ptrdiff_t ow) \
     {                                                                                    \
         enum { LANES = sizeof(V) / sizeof(T) };                                          \
         ptrdiff_t j0 = 0;                                                                \
@@ -122,6 +122,19 @@ CONVREG_DEFINE_ROW(convreg_corr2d_row_f64, double)
         if (j0 < ow)                                                                     \
             for (int q = 0; q < R; ++q)                                                  \
                 ONE_ROW(x + q * ldx + j0, ldx, k, kh, kw, y + q * ldy + j0, ow - j0);    \
+    }                                                                                    \
+    /* 3x3 and 5x5 with the kernel's size a constant: every loop over taps and  \
+     * rows unrolls, so the edge rows' tests vanish (with R = 4 every row of a  \
+     * 3x3 kernel is an edge row). The same sums in the same order. */         \
+    ATTR static void NAME(const T *x, ptrdiff_t ldx, const T *k, ptrdiff_t kh,           \
+                          ptrdiff_t kw, T *y, ptrdiff_t ldy, ptrdiff_t ow)               \
+    {                                                                                    \
+        if (kh == 3 && kw == 3)                                                          \
+            NAME##_body(x, ldx, k, 3, 3, y, ldy, ow);                                    \
+        else if (kh == 5 && kw == 5)                                                     \
+            NAME##_body(x, ldx, k, 5, 5, y, ldy, ow);                                    \
+        else                                                                             \
+            NAME##_body(x, ldx, k, kh, kw, y, ldy, ow);                                  \
     }
 #else
 /* Without vector extensions: the rows one at a time. */
