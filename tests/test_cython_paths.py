@@ -475,6 +475,28 @@ def test_tiny_calls_run_the_direct_loops_bit_for_bit(problem):
     np.testing.assert_array_equal(tiny, direct)
 
 
+def test_conv2d_sizes_are_remembered_per_geometry_and_bounded(monkeypatch):
+    """The sizes conv2d looks up by geometry are conv_output_hw's and the direct
+    definition's multiply-adds, whichever geometry came before; the table is emptied
+    at its bound, and results stay right across the emptying."""
+    monkeypatch.setattr(cython, "SIZES_SEEN_MAX", 5)
+    cython._sizes_seen.clear()
+    rng = np.random.default_rng(3)
+    for h in range(3, 15):
+        for stride, padding in (((1, 1), (0, 0, 0, 0)), ((2, 1), (1, 1, 2, 2))):
+            x, w = rng.standard_normal((2, 3, h, 7)), rng.standard_normal((4, 3, 3, 2))
+            hw = ((h + 2 * padding[0] - 3) // stride[0] + 1, (7 + 2 * padding[2] - 2) // stride[1] + 1)
+            for _ in range(2):  # computed, then looked up
+                got = cython._conv2d_size(x.shape, w.shape, stride, padding, (1, 1))
+                assert got == (hw, 2 * 4 * hw[0] * hw[1] * 3 * 3 * 2)
+                assert len(cython._sizes_seen) <= 5
+            y = convreg.conv2d(x, w, stride=stride, padding=(padding[0], padding[2]),
+                               backend="cython")
+            want = convreg.conv2d(x, w, stride=stride, padding=(padding[0], padding[2]),
+                                  backend="reference")
+            np.testing.assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+
+
 def test_tiny_kernel_checks_what_it_indexes():
     tiny = cython._conv.conv2d_tiny
     x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 2, 2), np.float32)
