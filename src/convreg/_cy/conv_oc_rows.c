@@ -56,6 +56,35 @@
 
 #include "cpu_dispatch.h"
 
+/* Both kernel families (KIND OC: the forward rows, GW: the weight gradient)
+ * are defined for each ISA (its vector bytes, and those of a half block),
+ * each block size (SUF h, 1, 2: NB 32-byte units, at most N pixels or taps
+ * a tile) and each dtype, through CONVREG_DEFINE_<KIND>_TILE (the register
+ * tile) and CONVREG_DEFINE_<KIND> (what calls it): the functions
+ * TILE_f32_1_avx2, FN_f32_1_avx2 and so on. */
+#define CONVREG_BLOCK_SIZE(KIND, TILE, FN, ISA, ATTR, SUF, BYTES, NB, N)                 \
+    CONVREG_DEFINE_##KIND##_TILE(TILE##_f32_##SUF##_##ISA, ATTR, float, convreg_vf32_##BYTES, NB) \
+    CONVREG_DEFINE_##KIND##_TILE(TILE##_f64_##SUF##_##ISA, ATTR, double, convreg_vf64_##BYTES, NB) \
+    CONVREG_DEFINE_##KIND(FN##_f32_##SUF##_##ISA, ATTR, float, TILE##_f32_##SUF##_##ISA, N) \
+    CONVREG_DEFINE_##KIND(FN##_f64_##SUF##_##ISA, ATTR, double, TILE##_f64_##SUF##_##ISA, N)
+#define CONVREG_BLOCK_FAMILY(KIND, TILE, FN, ISA, ATTR, BYTES, HBYTES, NH, N1, N2)      \
+    CONVREG_BLOCK_SIZE(KIND, TILE, FN, ISA, ATTR, h, HBYTES, 1, NH)                      \
+    CONVREG_BLOCK_SIZE(KIND, TILE, FN, ISA, ATTR, 1, BYTES, 2, N1)                       \
+    CONVREG_BLOCK_SIZE(KIND, TILE, FN, ISA, ATTR, 2, BYTES, 4, N2)
+#ifdef CONVREG_X86_DISPATCH
+#define CONVREG_BLOCK_FAMILIES(KIND, TILE, FN, SIZES)                                    \
+    CONVREG_BLOCK_FAMILY(KIND, TILE, FN, base, , 16, 16, SIZES##_BASE_H, SIZES##_BASE_1, \
+                         SIZES##_BASE_2)                                                 \
+    CONVREG_BLOCK_FAMILY(KIND, TILE, FN, avx2, CONVREG_AVX2, 32, 32, SIZES##_AVX2_H,     \
+                         SIZES##_AVX2_1, SIZES##_AVX2_2)                                 \
+    CONVREG_BLOCK_FAMILY(KIND, TILE, FN, avx512, CONVREG_AVX512, 64, 32, SIZES##_AVX512_H, \
+                         SIZES##_AVX512_1, SIZES##_AVX512_2)
+#else
+#define CONVREG_BLOCK_FAMILIES(KIND, TILE, FN, SIZES)                                    \
+    CONVREG_BLOCK_FAMILY(KIND, TILE, FN, base, , 16, 16, SIZES##_BASE_H, SIZES##_BASE_1, \
+                         SIZES##_BASE_2)
+#endif
+
 /* The tile: jn (a constant once inlined) pixels x NVO vectors of channels
  * (OB = NVO * LANES). SW is the stride, a literal 1 for the common case so
  * the pixel addresses are consecutive. Defined once per instruction set:
@@ -152,7 +181,7 @@
  * width: 28 pixels run as 10 + 9 + 9, not 12 + 12 + 4, since a narrow tile
  * has too few independent sums to cover the FMA latency (two units, four
  * cycles each: eight sums in flight). */
-#define CONVREG_DEFINE_OC_ROW(NAME, ATTR, T, TILE, JB)                                   \
+#define CONVREG_DEFINE_OC(NAME, ATTR, T, TILE, JB)                                       \
     ATTR static void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,       \
                           ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,        \
                           ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)   \
@@ -170,33 +199,14 @@
         }                                                                                \
     }
 
-/* One ISA's forward kernels: both dtypes, half-, one- and two-block tiles
- * of JBH, JB1 and JB2 pixels in vectors of BYTES (HBYTES for half blocks):
- * as many accumulators as the registers hold beside the block's weights
+/* Every ISA's forward kernels: both dtypes, half-, one- and two-block tiles
+ * of CONVREG_TILE_<ISA>_H, _1 and _2 pixels in the ISA's vectors (32-byte
+ * ones or narrower for half blocks): as many accumulators as the registers
+ * hold beside the block's weights
  * and a broadcast pixel, 12-14 of 32 zmm with AVX-512, 12 of 16 ymm with
  * AVX2 (a block is two, a half block one), 8 of 16 xmm on the baseline (a
  * block is four, a half block two). */
-#define CONVREG_OC_FAMILY(ISA, ATTR, BYTES, HBYTES, JBH, JB1, JB2)                      \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_h_##ISA, ATTR, float, convreg_vf32_##HBYTES, 1) \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_h_##ISA, ATTR, double, convreg_vf64_##HBYTES, 1) \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_h_##ISA, ATTR, float, convreg_oc_tile_f32_h_##ISA, JBH) \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_h_##ISA, ATTR, double, convreg_oc_tile_f64_h_##ISA, JBH) \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_1_##ISA, ATTR, float, convreg_vf32_##BYTES, 2) \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f32_2_##ISA, ATTR, float, convreg_vf32_##BYTES, 4) \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_1_##ISA, ATTR, double, convreg_vf64_##BYTES, 2) \
-    CONVREG_DEFINE_OC_TILE(convreg_oc_tile_f64_2_##ISA, ATTR, double, convreg_vf64_##BYTES, 4) \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_1_##ISA, ATTR, float, convreg_oc_tile_f32_1_##ISA, JB1) \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f32_2_##ISA, ATTR, float, convreg_oc_tile_f32_2_##ISA, JB2) \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_1_##ISA, ATTR, double, convreg_oc_tile_f64_1_##ISA, JB1) \
-    CONVREG_DEFINE_OC_ROW(convreg_oc_row_f64_2_##ISA, ATTR, double, convreg_oc_tile_f64_2_##ISA, JB2)
-
-CONVREG_OC_FAMILY(base, , 16, 16, CONVREG_TILE_BASE_H, CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
-#ifdef CONVREG_X86_DISPATCH
-CONVREG_OC_FAMILY(avx2, CONVREG_AVX2, 32, 32, CONVREG_TILE_AVX2_H, CONVREG_TILE_AVX2_1,
-                  CONVREG_TILE_AVX2_2)
-CONVREG_OC_FAMILY(avx512, CONVREG_AVX512, 64, 32, CONVREG_TILE_AVX512_H, CONVREG_TILE_AVX512_1,
-                  CONVREG_TILE_AVX512_2)
-#endif
+CONVREG_BLOCK_FAMILIES(OC, convreg_oc_tile, convreg_oc_row, CONVREG_TILE)
 
 /* The forward row for the CPU's ISA and the block size in 32-byte units (4: two
  * vectors of 64 bytes, 2: one, 1: half of one). */
@@ -297,29 +307,10 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
         }                                                                                \
     }
 
-/* One ISA's weight-gradient kernels: both dtypes, half-, one- and two-vector
- * blocks, with tiles of at most NTH, NT1 and NT2 taps (convreg_gw_taps). */
-#define CONVREG_GW_FAMILY(ISA, ATTR, BYTES, HBYTES, NTH, NT1, NT2)                      \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_h_##ISA, ATTR, float, convreg_vf32_##HBYTES, 1) \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_h_##ISA, ATTR, double, convreg_vf64_##HBYTES, 1) \
-    CONVREG_DEFINE_GW(convreg_gw_f32_h_##ISA, ATTR, float, convreg_gw_tile_f32_h_##ISA, NTH) \
-    CONVREG_DEFINE_GW(convreg_gw_f64_h_##ISA, ATTR, double, convreg_gw_tile_f64_h_##ISA, NTH) \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_1_##ISA, ATTR, float, convreg_vf32_##BYTES, 2) \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f32_2_##ISA, ATTR, float, convreg_vf32_##BYTES, 4) \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_1_##ISA, ATTR, double, convreg_vf64_##BYTES, 2) \
-    CONVREG_DEFINE_GW_TILE(convreg_gw_tile_f64_2_##ISA, ATTR, double, convreg_vf64_##BYTES, 4) \
-    CONVREG_DEFINE_GW(convreg_gw_f32_1_##ISA, ATTR, float, convreg_gw_tile_f32_1_##ISA, NT1) \
-    CONVREG_DEFINE_GW(convreg_gw_f32_2_##ISA, ATTR, float, convreg_gw_tile_f32_2_##ISA, NT2) \
-    CONVREG_DEFINE_GW(convreg_gw_f64_1_##ISA, ATTR, double, convreg_gw_tile_f64_1_##ISA, NT1) \
-    CONVREG_DEFINE_GW(convreg_gw_f64_2_##ISA, ATTR, double, convreg_gw_tile_f64_2_##ISA, NT2)
-
-CONVREG_GW_FAMILY(base, , 16, 16, CONVREG_TILE_BASE_H, CONVREG_TILE_BASE_1, CONVREG_TILE_BASE_2)
-#ifdef CONVREG_X86_DISPATCH
-CONVREG_GW_FAMILY(avx2, CONVREG_AVX2, 32, 32, CONVREG_TILE_AVX2_H, CONVREG_TILE_AVX2_1,
-                  CONVREG_TILE_AVX2_2)
-CONVREG_GW_FAMILY(avx512, CONVREG_AVX512, 64, 32, CONVREG_TILE_AVX512_H, CONVREG_TILE_AVX512_1,
-                  CONVREG_TILE_AVX512_2)
-#endif
+/* Every ISA's weight-gradient kernels: both dtypes, half-, one- and two-vector
+ * blocks, with tiles of at most CONVREG_TILE_*_H, _1 and _2 taps
+ * (convreg_gw_taps), as many sums as the forward tiles' pixels. */
+CONVREG_BLOCK_FAMILIES(GW, convreg_gw_tile, convreg_gw, CONVREG_TILE)
 
 /* Taps per weight-gradient tile, by ISA and block width: as many sums as
  * the registers hold (as the forward tile's pixels). */
