@@ -78,8 +78,8 @@ def matmul(const floating[:, :, :] A, const floating[:, :, :] B, floating[:, :, 
             for j in range(m):
                 C[i, j, :] = 0
         return
-    cdef Py_ssize_t pieces = pieces_of(batch, n, num_threads)
-    cdef Py_ssize_t step = (n + pieces - 1) // pieces
+    cdef Py_ssize_t pieces, step
+    pieces, step = pieces_of(batch, n, num_threads)
     cdef Py_ssize_t a_step = 0 if A.shape[0] == 1 else 1
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
@@ -107,9 +107,7 @@ def matmul_nt_sum(const floating[:, :, :] A, const floating[:, :, :] B,
     _check("matmul_nt_sum", B.shape[2], L, "A's and B's columns")
     _check("matmul_nt_sum", partial.shape[1], m, "A's and the sums' rows")
     _check("matmul_nt_sum", partial.shape[2], n, "B's rows and the sums' columns")
-    if partial.shape[0] < num_threads:
-        raise ValueError(f"matmul_nt_sum: {partial.shape[0]} partial sums for "
-                         f"{num_threads} threads")
+    check_partial_sums("matmul_nt_sum", partial.shape[0], num_threads)
     if m > _INT_MAX or n > _INT_MAX or L > _INT_MAX:
         raise ValueError(f"matmul_nt_sum: ({m} x {L}) @ ({L} x {n}) exceeds a 32-bit BLAS int")
     cdef Py_ssize_t size = sizeof(floating)
@@ -118,8 +116,8 @@ def matmul_nt_sum(const floating[:, :, :] A, const floating[:, :, :] B,
     cdef Py_ssize_t ldp = _ld(partial.strides[1], partial.strides[2], size, m, n, "partial")
     if batch == 0 or m == 0 or n == 0 or L == 0:
         return
-    cdef Py_ssize_t pieces = pieces_of(batch, L, num_threads)
-    cdef Py_ssize_t step = (L + pieces - 1) // pieces
+    cdef Py_ssize_t pieces, step
+    pieces, step = pieces_of(batch, L, num_threads)
     cdef Py_ssize_t i, q, l0, width
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:

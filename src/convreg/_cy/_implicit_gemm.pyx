@@ -44,7 +44,8 @@ def forward(const floating[:, :, ::1] xcn, const floating[:, :, :, :, ::1] wt,
     cdef Py_ssize_t kh = wt.shape[0], kw = wt.shape[1], G = wt.shape[2]
     cdef Py_ssize_t Og = wt.shape[3], Cg = wt.shape[4], N = xcn.shape[0], T = xcn.shape[2]
     cdef Py_ssize_t M = T - dh * (kh - 1) * Wp - dw * (kw - 1)
-    cdef Py_ssize_t pieces = pieces_of(N, M, num_threads), step = (M + pieces - 1) // pieces
+    cdef Py_ssize_t pieces, step
+    pieces, step = pieces_of(N, M, num_threads)
     cdef Py_ssize_t q, n, g, a, b, m0, width
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
@@ -70,7 +71,8 @@ def grad_input(const floating[:, :, ::1] gy, const floating[:, :, :, :, ::1] wt,
     cdef Py_ssize_t kh = wt.shape[0], kw = wt.shape[1], G = wt.shape[2]
     cdef Py_ssize_t Cg = wt.shape[3], Og = wt.shape[4], N = dxcn.shape[0], T = dxcn.shape[2]
     cdef Py_ssize_t M = T - dh * (kh - 1) * Wp - dw * (kw - 1)
-    cdef Py_ssize_t pieces = pieces_of(N, T, num_threads), step = (T + pieces - 1) // pieces
+    cdef Py_ssize_t pieces, step
+    pieces, step = pieces_of(N, T, num_threads)
     cdef Py_ssize_t q, n, g, a, b, d0, width, shift, m0, m1
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
@@ -102,10 +104,9 @@ def grad_weight(const floating[:, :, ::1] xcn, const floating[:, :, ::1] gy,
     cdef Py_ssize_t Og = partial.shape[4], Cg = partial.shape[5]
     cdef Py_ssize_t N = xcn.shape[0], T = xcn.shape[2]
     cdef Py_ssize_t M = T - dh * (kh - 1) * Wp - dw * (kw - 1)
-    if partial.shape[0] < num_threads:
-        raise ValueError(f"grad_weight: {partial.shape[0]} partial sums for {num_threads} "
-                         "threads")
-    cdef Py_ssize_t pieces = pieces_of(N, M, num_threads), step = (M + pieces - 1) // pieces
+    check_partial_sums("grad_weight", partial.shape[0], num_threads)
+    cdef Py_ssize_t pieces, step
+    pieces, step = pieces_of(N, M, num_threads)
     cdef Py_ssize_t q, n, g, a, b, m0, width
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:

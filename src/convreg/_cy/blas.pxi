@@ -47,14 +47,22 @@ cdef inline void _gemm(char* ta, char* tb, int m, int n, int k, const floating* 
 cdef Py_ssize_t MIN_PIECE = 128
 
 
-cdef inline Py_ssize_t pieces_of(Py_ssize_t batch, Py_ssize_t length,
-                                 int num_threads) noexcept nogil:
+cdef inline (Py_ssize_t, Py_ssize_t) pieces_of(Py_ssize_t batch, Py_ssize_t length,
+                                               int num_threads) noexcept nogil:
     """Pieces to cut ``length`` into so that ``batch`` GEMMs give each thread about four
-    (none on one thread: a GEMM cut runs slower than whole)."""
-    if num_threads <= 1:
-        return 1
-    cdef Py_ssize_t want = (4 * num_threads + batch - 1) // batch
-    return max(1, min(want, length // MIN_PIECE))
+    (none on one thread: a GEMM cut runs slower than whole), and each piece's
+    length but the last's (the ``step`` :func:`piece` takes)."""
+    cdef Py_ssize_t pieces = 1
+    if num_threads > 1:
+        pieces = max(1, min((4 * num_threads + batch - 1) // batch, length // MIN_PIECE))
+    return pieces, (length + pieces - 1) // pieces
+
+
+cdef inline int check_partial_sums(str function, Py_ssize_t sums, int num_threads) except -1:
+    """A kernel whose thread ``t`` adds into partial sum ``t`` needs one per thread."""
+    if sums < num_threads:
+        raise ValueError(f"{function}: {sums} partial sums for {num_threads} threads")
+    return 0
 
 
 cdef inline (Py_ssize_t, Py_ssize_t, Py_ssize_t) piece(Py_ssize_t q, Py_ssize_t pieces,
