@@ -71,3 +71,32 @@ def test_measure_takes_the_median():
     calls = []
     t = bench.measure(lambda: calls.append(1), repeats=3, min_time=0.0)
     assert t >= 0 and len(calls) == 2 + 3  # two warm-up calls, then one call per repeat
+
+
+def test_measure_together_alternates_the_runs_and_rotates_their_order():
+    order: list[str] = []
+    fns = {name: (lambda name=name: order.append(name)) for name in "abc"}
+    seconds = bench.measure_together(fns, repeats=4, min_time=0.0)
+    assert sorted(seconds) == ["a", "b", "c"] and all(s >= 0 for s in seconds.values())
+    # Two warm-up calls each, then one run of one call per function a round,
+    # each round starting one later: a machine's drift reaches every function.
+    assert order[:6] == ["a", "a", "b", "b", "c", "c"]
+    assert order[6:] == list("abc" "bca" "cab" "abc")
+
+
+def test_the_bench_times_each_rows_implementations_together(monkeypatch):
+    together = []
+
+    def fake(fns, *, repeats, min_time):
+        together.append(sorted(fns))
+        return {name: 1e-3 for name in fns}
+
+    monkeypatch.setattr(bench, "measure_together", fake)
+    monkeypatch.setattr(bench, "peak_gflops", lambda repeats: 100.0)
+    case = next(c for c in bench.CASES if c.group == "chapter" and c.kind == "layer")
+    rows = bench.run([case], [1], repeats=1, min_time=0.0, progress=False,
+                     backends=["reference"])
+    assert {r.op for r in rows} == {"forward", "grad_input", "grad_weight"}
+    for names in together:  # convreg's backend and every installed peer, in one call
+        assert "convreg:reference" in names
+        assert len(names) == 1 + ("torch" in names)

@@ -10,7 +10,7 @@ import pytest
 MODULES = ["convreg", "convreg.correlate", "convreg.conv", "convreg.pool", "convreg.shapes",
            "convreg.registry", "convreg.threads", "convreg.nn", "convreg.nn.layers",
            "convreg.nn.loss", "convreg.nn.module", "convreg.nn.optim", "convreg.plugins.cupy",
-           "convreg.torch", "convreg.planner"]
+           "convreg.torch", "convreg.planner", "convreg.bench"]
 
 
 @pytest.mark.parametrize("name", MODULES)

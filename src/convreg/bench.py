@@ -4,9 +4,12 @@ Every case is timed for each available backend and for each peer that is
 installed (``scipy.signal.correlate2d``, ``scipy.ndimage.correlate``,
 PyTorch's CPU ``conv2d`` and ``torch.nn.grad``), in the same process, at each
 requested thread count, in float32. A timing is the median of ``repeats``
-runs, each run long enough (``min_time``) to be measured reliably; the
-figure reported is GFLOP/s (2 flops per multiply-add of the direct
-definition, whatever the algorithm) and the ratio of convreg's best backend
+runs, each run long enough (``min_time``) to be measured reliably; the runs
+of one row's implementations alternate (:func:`measure_together`), so that
+a machine whose speed drifts between seconds (a shared virtual machine)
+shifts all of them alike and their ratios hold. The figure reported is
+GFLOP/s (2 flops per multiply-add of the direct definition, whatever the
+algorithm) and the ratio of convreg's best backend
 to each peer. The header names the CPU, the instruction set the compiled
 kernels run and the machine's measured peak at each thread count (NumPy's
 float32 GEMM on 2048x2048 matrices, the best the BLAS reaches); "% peak" is
@@ -23,7 +26,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +34,7 @@ import numpy as np
 import convreg
 from convreg.planner import cpu_model
 
-__all__ = ["Case", "CASES", "measure", "run", "main"]
+__all__ = ["Case", "CASES", "measure", "measure_together", "run", "main"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,18 +80,43 @@ CASES = [
 
 def measure(fn: Callable[[], Any], *, repeats: int = 5, min_time: float = 0.05) -> float:
     """Median seconds per call of ``fn`` over ``repeats`` runs of enough calls each."""
-    fn()  # warm up (allocations, caches, lazy imports, dispatch resolution)
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    calls = max(1, math.ceil(min_time / once))
-    samples = []
-    for _ in range(repeats):
+    return measure_together({"fn": fn}, repeats=repeats, min_time=min_time)["fn"]
+
+
+def measure_together(fns: Mapping[str, Callable[[], Any]], *, repeats: int = 5,
+                     min_time: float = 0.05) -> dict[str, float]:
+    """Median seconds per call of each of ``fns``, their runs alternating.
+
+    Each function is warmed up and given enough calls per run to last
+    ``min_time``; then ``repeats`` rounds run each function once, the order
+    rotating by one every round, so that no function always follows the same
+    one. On a machine whose speed drifts (the same call 3x slower for seconds
+    on a shared VM, RESULTS.md run 14), back-to-back medians of one function
+    and then the next compare two different machines; alternating runs
+    compare them on the same one.
+
+    >>> t = measure_together({"sum": lambda: sum(range(100)), "max": lambda: max(range(100))},
+    ...                      repeats=3, min_time=0.001)
+    >>> sorted(t) == ["max", "sum"] and all(s > 0 for s in t.values())
+    True
+    """
+    calls: dict[str, int] = {}
+    for name, fn in fns.items():
+        fn()  # warm up (allocations, caches, lazy imports, dispatch resolution)
         start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples)
+        fn()
+        once = max(time.perf_counter() - start, 1e-7)
+        calls[name] = max(1, math.ceil(min_time / once))
+    names = list(fns)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for turn in range(repeats):
+        for name in names[turn % len(names):] + names[:turn % len(names)]:
+            fn, n = fns[name], calls[name]
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - start) / n)
+    return {name: statistics.median(samples[name]) for name in names}
 
 
 def _peers_image(X: np.ndarray, K: np.ndarray) -> dict[str, Callable[[], Any]]:
@@ -183,6 +211,15 @@ def _tasks(cases: Sequence[Case], only: Sequence[str] | None = None,
     return tasks
 
 
+def _by_row(tasks: Sequence[tuple[Case, str, str, Callable[[], Any]]],
+            ) -> dict[tuple[Case, str], dict[str, Callable[[], Any]]]:
+    """The tasks of each (case, op), in order: the implementations one row compares."""
+    rows: dict[tuple[Case, str], dict[str, Callable[[], Any]]] = {}
+    for case, op, name, fn in tasks:
+        rows.setdefault((case, op), {})[name] = fn
+    return rows
+
+
 @dataclasses.dataclass
 class Row:
     case: Case
@@ -234,13 +271,14 @@ def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
             try:
                 bar.set_postfix_str(f"{n} thr, peak (sgemm)")
                 peak = peak_gflops(repeats)
-                for case, op, name, fn in tasks:
-                    bar.set_postfix_str(f"{n} thr, {case.name}, {op}, {name}"[:60])
+                for (case, op), impls in _by_row(tasks).items():
+                    bar.set_postfix_str(f"{n} thr, {case.name}, {op}"[:60])
                     row = rows.setdefault((case.name, op, n), Row(case, op, n, {}, peak))
-                    row.seconds[name] = measure(fn, repeats=repeats, min_time=min_time)
-                    if name == "convreg:cython":
+                    row.seconds.update(measure_together(impls, repeats=repeats,
+                                                        min_time=min_time))
+                    if "convreg:cython" in impls:
                         row.plan = _plan(case, op, n)
-                    bar.update()
+                    bar.update(len(impls))
             finally:
                 limits.restore_original_limits()
                 convreg.set_num_threads(None)
@@ -368,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = run(cases, threads, repeats=args.repeats, min_time=args.min_time,
                backends=args.backend, progress=not args.quiet)
     print(f"{environment(rows)}\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, float32, "
-          f"median of {args.repeats} runs of >= {args.min_time}s; x PEER = PEER's time / "
+          f"median of {args.repeats} runs of >= {args.min_time}s, a row's implementations "
+          f"alternating; x PEER = PEER's time / "
           "convreg's best backend's time (>1: convreg is faster); the chapter's case in "
           "microseconds per call\n")
     print(table(rows))
