@@ -121,7 +121,6 @@ def test_the_algorithm_choice(op, out_per_group, n, out_hw, expected):
         ("conv2d_grad_input", (8, 64, 56, 56), (64, 64, 3, 3), (1, 1), (1, 1, 1, 1), "blocked"),
         ("conv2d_grad_input", (8, 256, 14, 14), (256, 256, 3, 3), (1, 1), (1, 1, 1, 1),
          "blocked"),
-        ("conv2d_grad_input", (64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (0, 0, 0, 0), "implicit"),
         ("conv2d_grad_input", (16, 16, 28, 28), (16, 16, 3, 3), (1, 1), (0, 0, 0, 0), "blocked"),
         ("conv2d_grad_input", (8, 3, 112, 112), (64, 3, 7, 7), (2, 2), (3, 3, 3, 3), "im2col"),
         ("conv2d_grad_input", (8, 64, 56, 56), (128, 64, 3, 3), (2, 2), (1, 1, 1, 1),
@@ -139,6 +138,19 @@ def test_the_algorithm_for_a_layer(op, x_shape, w_shape, stride, padding, expect
     groups = x_shape[1] // w_shape[1]
     out_hw = convreg.output_shape(x_shape[2:], w_shape[2:], stride, padding[::2])
     assert cython.algorithm(op, x_shape, w_shape, out_hw, stride, padding, groups) == expected
+
+
+@pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
+def test_few_input_channels_take_the_blocked_input_gradient_where_a_half_block_fits(isa):
+    """LeNet's second layer: 6 input channels fill 6 of a half block's 8 float32
+    lanes (AVX2, the baseline), but 6 of AVX-512's 16, where implicit GEMM won."""
+    args = ("conv2d_grad_input", (64, 6, 14, 14), (16, 6, 5, 5), (10, 10), (1, 1), (0,) * 4, 1)
+    with isa_capped(isa):
+        half = cython._block_width(6, np.dtype(np.float32)) == 8
+        assert half == (isa < cython.WIDE_BLOCKS_MIN_ISA)
+        assert cython.algorithm(*args) == ("blocked" if half else "implicit")
+        # 5 channels leave 3 of 8 lanes idle: not blocked on any ISA
+        assert cython.algorithm(args[0], (64, 5, 14, 14), (16, 5, 5, 5), *args[3:]) != "blocked"
 
 
 @pytest.mark.parametrize("how", ["blocked", "blocked-narrow"])
@@ -301,6 +313,29 @@ def test_the_blocked_kernels_refuse_a_block_size_they_are_not_compiled_for(block
     with pytest.raises(ValueError, match="32, 64 or 128 bytes"):
         cython._conv.conv2d_oc_blocked(x, np.zeros((1, 1, 1, 1, ob), np.float32), y,
                                        np.zeros((1, 3 * ob), np.float32), 1, 1, 1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2), (3, 2)])
+def test_the_blocked_kernel_skips_only_kernel_rows_that_read_zeros(stride, dilation):
+    """Rows of the input outside [lo, hi) zero: the sums over the kernel rows that
+    read inside equal the full sums (every row of the output, including rows that
+    read no nonzero row at all), and a range outside the input is refused."""
+    rng = np.random.default_rng(11)
+    xp = np.zeros((2, 3, 23, 9), np.float32)
+    xp[:, :, 7:15] = rng.standard_normal((2, 3, 8, 9))
+    ob = cython._block_width(5, xp.dtype)
+    wb = rng.standard_normal((1, 3, 4, 2, ob)).astype(np.float32)
+    oh, ow = (22 - 3 * dilation) // stride + 1, (9 - 2) // stride + 1  # 4x2 taps
+    rows = np.empty((1, ow * ob), np.float32)
+    full, skipped = (np.full((2, ob, oh, ow), np.nan, np.float32) for _ in range(2))
+    args = (stride, stride, dilation, 1, 1, 1)
+    cython._conv.conv2d_oc_blocked(xp, wb, full, rows, *args)
+    cython._conv.conv2d_oc_blocked(xp, wb, skipped, rows, *args, 7, 15)
+    np.testing.assert_array_equal(skipped, full)  # zeros only left out: the same sums
+    assert not full[:, :, -1].any()  # the last rows read zeros only: written as zeros
+    for lo, hi in [(-1, 5), (5, 4), (0, 24)]:
+        with pytest.raises(ValueError, match="nonzero rows"):
+            cython._conv.conv2d_oc_blocked(xp, wb, skipped, rows, *args, lo, hi)
 
 
 @pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])

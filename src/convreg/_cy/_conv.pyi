@@ -4,7 +4,8 @@ from ._typing import Array, IndexArray
 OC_BLOCK: dict[str, int]
 
 def conv2d_oc_blocked(xp: Array, wb: Array, y: Array, rows: Array, sh: int, sw: int, dh: int,
-                      dw: int, blocks_per_group: int, num_threads: int) -> None: ...
+                      dw: int, blocks_per_group: int, num_threads: int, lo: int = 0,
+                      hi: int = -1) -> None: ...
 def gw_taps_per_tile(block_bytes: int) -> int: ...
 def conv2d_grad_weight_oc_blocked(xp: Array, gb: Array, offsets: IndexArray, dwb: Array, oh: int,
                                   ow: int, sh: int, sw: int, blocks_per_group: int,

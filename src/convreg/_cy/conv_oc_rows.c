@@ -5,17 +5,22 @@
  *
  * For output row i of one image and one block of OB output channels:
  *
- *   y[j*ldy + o] = sum_{c,a,b} w[((c*kh + a)*kw + b)*OB + o] * x[c*plane + a*dh*ldx + (j*sw + b*dw)]
+ *   y[j*ldy + o] = sum_{c,a,b} w[((c*wkh + a)*kw + b)*OB + o] * x[c*plane + a*dh*ldx + (j*sw + b*dw)]
  *
- * for j in [0, ow) and o in [0, OB); the caller points x at the first input
- * row and column the output row reads (row i*sh of every channel plane) and
- * y at the row's first pixel of its channel block. The weights of a block
- * are laid out tap-major with the OB channels innermost, so one tap is one
- * vector load; each input pixel is one broadcast. A tile of JB output
- * pixels x OB channels stays in registers across all C*kh*kw taps and is
- * written once: one FMA per loaded value, where a row-at-a-time loop would
- * read-modify-write the output once per tap. This is the register blocking
- * oneDNN's direct convolutions use (it vectorizes over output channels too),
+ * for j in [0, ow), o in [0, OB) and a in [0, kh) of a kernel of wkh >= kh
+ * rows; the caller points x at the first input row and column the output
+ * row reads (row i*sh of every channel plane) and y at the row's first
+ * pixel of its channel block. A caller that knows some input rows to be
+ * zero (padding, or the border of the output gradient an input gradient is
+ * correlated from) skips the kernel rows that read only those: it points x
+ * and w at the first row it keeps (w + a0*kw*OB) and passes the rows kept
+ * as kh, the kernel's as wkh. The weights of a block are laid out
+ * tap-major with the OB channels innermost, so one tap is one vector load;
+ * each input pixel is one broadcast. A tile of JB output pixels x OB
+ * channels stays in registers across all C*kh*kw taps and is written once:
+ * one FMA per loaded value, where a row-at-a-time loop would read-modify-
+ * write the output once per tap. This is the register blocking oneDNN's
+ * direct convolutions use (it vectorizes over output channels too),
  * written here in C with GCC's vector extensions.
  *
  * OB is half, one or two 64-byte vectors (8, 16 or 32 floats; 4, 8 or 16
@@ -28,7 +33,7 @@
  * function of its own, chosen per call by the CPU's features (cpu_dispatch.h).
  *
  * Contract (checked in Python before entry): ow >= 1; C, kh, kw, sw, dh,
- * dw >= 1; every x read lies inside the (padded) input; y has ow pixels
+ * dw >= 1; kh <= wkh; every x read lies inside the (padded) input; y has ow pixels
  * ldy apart, each with OB writable channels.
  */
 /* A translation unit of its own (declared in conv_oc_rows.h), so that it
@@ -107,9 +112,9 @@
  * cleanly. */
 #define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NB)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
-                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
-                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
-                                  const int jn)                                          \
+                                  ptrdiff_t kh, ptrdiff_t wkh, ptrdiff_t kw, ptrdiff_t sw, \
+                                  ptrdiff_t dh, ptrdiff_t dw, const T *w, T *y,          \
+                                  ptrdiff_t ldy, const int jn)                           \
     {                                                                                    \
         enum { LANES = sizeof(V) / sizeof(T), NVO = NB * 32 / sizeof(V), OB = NB * 32 / sizeof(T) }; \
         V acc[CONVREG_JB_MAX][NVO];                                                      \
@@ -118,7 +123,7 @@
         for (ptrdiff_t c = 0; c < C; ++c) {                                              \
             for (ptrdiff_t a = 0; a < kh; ++a) {                                         \
                 const T *xr = x + c * plane + a * dh * ldx;                              \
-                const T *wr = w + (c * kh + a) * kw * OB;                                \
+                const T *wr = w + (c * wkh + a) * kw * OB;                                \
                 for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
                     V wv[NVO];                                                           \
                     CONVREG_UNROLL for (int v = 0; v < NVO; ++v)                                        \
@@ -138,9 +143,9 @@
 #else
 #define CONVREG_DEFINE_OC_TILE(NAME, ATTR, T, V, NB)                                    \
     ATTR CONVREG_INLINE void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C, \
-                                  ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
-                                  ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,         \
-                                  const int jn)                                          \
+                                  ptrdiff_t kh, ptrdiff_t wkh, ptrdiff_t kw, ptrdiff_t sw, \
+                                  ptrdiff_t dh, ptrdiff_t dw, const T *w, T *y,          \
+                                  ptrdiff_t ldy, const int jn)                           \
     {                                                                                    \
         enum { OB = NB * 32 / sizeof(T) };                                              \
         T acc[CONVREG_JB_MAX][OB];                                                       \
@@ -149,7 +154,7 @@
         for (ptrdiff_t c = 0; c < C; ++c)                                                \
             for (ptrdiff_t a = 0; a < kh; ++a)                                           \
                 for (ptrdiff_t b = 0; b < kw; ++b) {                                     \
-                    const T *wv = w + ((c * kh + a) * kw + b) * OB;                      \
+                    const T *wv = w + ((c * wkh + a) * kw + b) * OB;                      \
                     const T *xb = x + c * plane + a * dh * ldx + b * dw;                 \
                     CONVREG_UNROLL for (int jj = 0; jj < jn; ++jj)                                      \
                         for (int o = 0; o < OB; ++o) acc[jj][o] += wv[o] * xb[jj * sw];  \
@@ -164,7 +169,7 @@
 #define CONVREG_OC_TILE_CASE(TILE, SW, K, JB)                                            \
     case K:                                                                              \
         if (K <= JB) /* wider tiles are never asked for: not instantiated */             \
-            TILE(x + j * sw, plane, ldx, C, kh, kw, SW, dh, dw, w, y + j * ldy, ldy, K); \
+            TILE(x + j * sw, plane, ldx, C, kh, wkh, kw, SW, dh, dw, w, y + j * ldy, ldy, K); \
         break;
 #define CONVREG_OC_TILE_OF_WIDTH(TILE, SW, JB)                                           \
     switch (n) {                                                                         \
@@ -183,8 +188,9 @@
  * cycles each: eight sums in flight). */
 #define CONVREG_DEFINE_OC(NAME, ATTR, T, TILE, JB)                                       \
     ATTR static void NAME(const T *x, ptrdiff_t plane, ptrdiff_t ldx, ptrdiff_t C,       \
-                          ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,        \
-                          ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)   \
+                          ptrdiff_t kh, ptrdiff_t wkh, ptrdiff_t kw, ptrdiff_t sw,       \
+                          ptrdiff_t dh, ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,   \
+                          ptrdiff_t ow)                                                  \
     {                                                                                    \
         const ptrdiff_t tiles = (ow + JB - 1) / JB, base = ow / tiles, wider = ow % tiles; \
         ptrdiff_t j = 0;                                                                 \
@@ -212,18 +218,19 @@ CONVREG_BLOCK_FAMILIES(OC, convreg_oc_tile, convreg_oc_row, CONVREG_TILE)
  * vectors of 64 bytes, 2: one, 1: half of one). */
 #define CONVREG_DEFINE_OC_DISPATCH(NAME, T, SUFFIX)                                      \
     void NAME(int isa, int units, const T *x, ptrdiff_t plane, ptrdiff_t ldx,           \
-                     ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh, \
-                     ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy, ptrdiff_t ow)        \
+                     ptrdiff_t C, ptrdiff_t kh, ptrdiff_t wkh, ptrdiff_t kw, ptrdiff_t sw, \
+                     ptrdiff_t dh, ptrdiff_t dw, const T *w, T *y, ptrdiff_t ldy,       \
+                     ptrdiff_t ow)                                                       \
     {                                                                                    \
         if (units == 4)                                                                  \
             CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_2,                           \
-                             (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
+                             (x, plane, ldx, C, kh, wkh, kw, sw, dh, dw, w, y, ldy, ow));     \
         else if (units == 2)                                                             \
             CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_1,                           \
-                             (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
+                             (x, plane, ldx, C, kh, wkh, kw, sw, dh, dw, w, y, ldy, ow));     \
         else                                                                             \
             CONVREG_DISPATCH(isa, convreg_oc_row_##SUFFIX##_h,                           \
-                             (x, plane, ldx, C, kh, kw, sw, dh, dw, w, y, ldy, ow));     \
+                             (x, plane, ldx, C, kh, wkh, kw, sw, dh, dw, w, y, ldy, ow));     \
     }
 CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f32, float, f32)
 CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)

@@ -13,13 +13,16 @@
 #define CONVREG_OB_F32 16
 #define CONVREG_OB_F64 8
 
-/* One output row of the forward pass for one block of output channels. */
+/* One output row of the forward pass for one block of output channels: kernel
+ * rows [0, kh) of a kernel of wkh rows (conv_oc_rows.c). */
 void convreg_oc_row_f32(int isa, int units, const float *x, ptrdiff_t plane, ptrdiff_t ldx,
-                        ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,
-                        ptrdiff_t dw, const float *w, float *y, ptrdiff_t ldy, ptrdiff_t ow);
+                        ptrdiff_t C, ptrdiff_t kh, ptrdiff_t wkh, ptrdiff_t kw, ptrdiff_t sw,
+                        ptrdiff_t dh, ptrdiff_t dw, const float *w, float *y, ptrdiff_t ldy,
+                        ptrdiff_t ow);
 void convreg_oc_row_f64(int isa, int units, const double *x, ptrdiff_t plane, ptrdiff_t ldx,
-                        ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sw, ptrdiff_t dh,
-                        ptrdiff_t dw, const double *w, double *y, ptrdiff_t ldy, ptrdiff_t ow);
+                        ptrdiff_t C, ptrdiff_t kh, ptrdiff_t wkh, ptrdiff_t kw, ptrdiff_t sw,
+                        ptrdiff_t dh, ptrdiff_t dw, const double *w, double *y, ptrdiff_t ldy,
+                        ptrdiff_t ow);
 
 /* Taps per weight-gradient tile for an ISA and block width. */
 ptrdiff_t convreg_gw_taps(int isa, int units);

@@ -123,7 +123,8 @@ GEMM_MIN_REDUCTION = 256
 #: benchmarks/crossover.py's table); for the input gradient they win when
 #: the input's channels fill the vectors (16 and more per group, at most
 #: 25% of the lanes idle), while LeNet's 6 input channels ran 1.4x slower
-#: than implicit GEMM.
+#: than implicit GEMM with AVX-512 (16 lanes); in AVX2's half blocks (8
+#: lanes, `_fills_half_block`) they win.
 BLOCKED_MIN_CHANNELS = 16
 #: The blocked weight gradient does ``O/groups x C/groups x kh x kw``
 #: multiply-adds per output pixel of a group; from this many on it beat
@@ -150,6 +151,15 @@ def use_gemm(op: str, out_per_group: int, n: int, out_hw: tuple[int, int]) -> bo
 def _fills_vectors(channels: int, lanes: int = 16) -> bool:
     """At least 16 channels, padded to whole vectors with at most 25% of the lanes idle."""
     return channels >= BLOCKED_MIN_CHANNELS and 4 * channels >= 3 * lanes * -(-channels // lanes)
+
+
+def _fills_half_block(channels: int) -> bool:
+    """The channels take a half block (`_block_width`, float32: CPUs without AVX-512)
+    with at most 25% of its lanes idle. LeNet's second layer's input gradient (6
+    channels of AVX2's 8 lanes) ran blocked 2.2x (1 thread) and 2.3x (2 threads)
+    faster than by implicit GEMM on the AVX2-only EPYC (RESULTS.md run 15)."""
+    lanes = _block_width(channels, np.dtype(np.float32))
+    return lanes < _conv.OC_BLOCK["float32"] and 4 * channels >= 3 * lanes
 
 
 #: Below this many multiply-adds a kernel runs on the calling thread alone:
@@ -345,7 +355,8 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
     2. the channel-blocked direct kernels: every other forward pass; the
        weight gradient from ``BLOCKED_MIN_PIXEL_WORK`` products per pixel;
        the input gradient (a forward convolution with in and out swapped,
-       per stride phase) when the input channels fill the vectors. (This
+       per stride phase) when the input channels fill the vectors, or a
+       half block where the ISA takes those. (This
        rule was also chosen to keep a layer's three ops off BLAS's threads:
        the 1x1 layer's step took 6.6x the sum of its ops while its forward
        pass and input gradient were GEMMs, each a little faster alone, 1.1x
@@ -364,7 +375,7 @@ def algorithm(op: str, x_shape: tuple[int, ...], w_shape: tuple[int, ...], out_h
     if op == "conv2d":
         return "blocked"
     if op == "conv2d_grad_input":
-        if _fills_vectors(Cg):
+        if _fills_vectors(Cg) or _fills_half_block(Cg):
             return "blocked"
     elif Og * Cg * kh * kw >= BLOCKED_MIN_PIXEL_WORK:
         return "blocked"
@@ -418,22 +429,27 @@ def _block_width(channels: int, dtype: np.dtype, narrow: bool = False) -> int:
 
 
 def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
-                dilation: Pair, narrow: bool = False) -> np.ndarray:
+                dilation: Pair, narrow: bool = False, rows: Pair | None = None) -> np.ndarray:
     """Direct convolution of the padded ``xp`` vectorized over output channels.
 
     ``wg`` is the grouped weight ``(groups, Og, Cg, kh, kw)`` (a view of any
     strides); the result is ``(N, groups*Og, oh, ow)``. Each group's output
     channels are padded with zero weights to whole blocks of ``OB`` channels
-    (`_block_width`: half, one or two 64-byte vectors). The
-    workspace besides the output is the blocked weights and one output row
-    per thread.
+    (`_block_width`: half, one or two 64-byte vectors). ``rows``, where
+    given, are the rows ``[lo, hi)`` of ``xp`` that may be nonzero: the
+    kernel skips the taps that read only the others. The input gradient
+    gives them (its correlation's zero border is no part of its definition);
+    the forward pass does not, since its zero padding is: a NaN or
+    infinite weight times a padded zero is NaN there. The workspace besides
+    the output is the blocked weights and one output row per thread.
     """
     groups, Og, Cg, kh, kw = wg.shape
     wb = _lanes_last(wg, _block_width(Og, wg.dtype, narrow))
     y = np.empty((xp.shape[0], groups * Og, *out_hw), dtype=xp.dtype)
     threads = _threads(y.size * Cg * kh * kw)
-    rows = np.empty((threads, out_hw[1] * wb.shape[-1]), dtype=xp.dtype)  # one per thread
-    _conv.conv2d_oc_blocked(xp, wb, y, rows, *stride, *dilation, wb.shape[0] // groups, threads)
+    out_rows = np.empty((threads, out_hw[1] * wb.shape[-1]), dtype=xp.dtype)  # one per thread
+    _conv.conv2d_oc_blocked(xp, wb, y, out_rows, *stride, *dilation, wb.shape[0] // groups,
+                            threads, *(rows or (0, xp.shape[2])))
     return y
 
 
@@ -516,10 +532,12 @@ def _oc_blocked_grad_input(grad_output: np.ndarray, weight: np.ndarray, input_sh
                 continue  # no tap reaches this phase: its gradient is zero
             hw = (u1 - u0, v1 - v0)
             reach = ((nr - 1) * step_r, (nc - 1) * step_c)
-            gp = _shifted(grad_output, (hw[0] + reach[0], hw[1] + reach[1]),
-                          (qr - u0, qc - v0))
+            grid = (hw[0] + reach[0], hw[1] + reach[1])
+            gp = _shifted(grad_output, grid, (qr - u0, qc - v0))
+            lo = min(max(0, qr - u0), grid[0])  # gp's rows that hold grad_output's
+            inside = (lo, max(lo, min(grid[0], qr - u0 + grad_output.shape[2])))
             part = _oc_blocked(gp, swapped[:, :, :, rows, cols], hw, (1, 1), (step_r, step_c),
-                               narrow)
+                               narrow, inside)
             if (sh, sw) == (1, 1):
                 return part  # the one phase is the whole input gradient
             dx[:, :, r + sh * u0 - pt::sh, c + sw * v0 - pl::sw] = part
