@@ -480,6 +480,48 @@ def test_winograd_falls_back_where_its_bound_does_not_hold(dtype):
         np.testing.assert_allclose(got, want, rtol=1e-5)  # inf where inf, no NaN
 
 
+def test_winograd_blocks_are_four_times_the_l2_cache_within_bounds():
+    ws = cython._winograd_workspace
+    assert ws(512 << 10) == 2 << 20  # the AVX2 EPYC's L2
+    assert ws(2 << 20) == 8 << 20
+    assert ws(64 << 10) == 1 << 20 and ws(32 << 20) == 16 << 20  # clamped
+    assert ws(None) == 4 << 20  # not known
+    assert cython.WINOGRAD_WORKSPACE_BYTES == ws(convreg.planner.cache_bytes(2))
+
+
+def test_cache_sizes_are_read_per_level_leaving_out_instruction_caches(tmp_path):
+    for name, level, kind, size in [("index0", 1, "Data", "48K"), ("index1", 1, "Instruction",
+                                    "32K"), ("index2", 2, "Unified", "2M"),
+                                    ("index3", 3, "Unified", "36864K")]:
+        (tmp_path / name).mkdir()
+        for field, value in (("level", level), ("type", kind), ("size", size)):
+            (tmp_path / name / field).write_text(f"{value}\n")
+    read = convreg.planner._cache_bytes
+    assert read(1, str(tmp_path)) == 48 << 10
+    assert read(2, str(tmp_path)) == 2 << 20
+    assert read(3, str(tmp_path)) == 36864 << 10
+    assert read(4, str(tmp_path)) is None
+    assert read(2, str(tmp_path / "absent")) is None
+
+
+@pytest.mark.parametrize("workspace", [1, 260_000, 1 << 30], ids=["tile-rows", "images", "all"])
+def test_winograd_in_blocks_of_tile_rows_or_images(workspace, monkeypatch):
+    """A block of one tile row of one image (float64: 21120 bytes a tile row), of
+    two images (12 tile rows) or of all three: both ops against the reference."""
+    monkeypatch.setattr(cython, "WINOGRAD_WORKSPACE_BYTES", workspace)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 16, 11, 9))
+    w = rng.standard_normal((17, 16, 3, 3))
+    want = convreg.conv2d(x, w, padding=1, backend="reference")
+    g = rng.standard_normal(want.shape)
+    want_dx = convreg.conv2d_grad_input(g, w, x.shape, padding=1, backend="reference")
+    with convreg.planner.force("winograd"):
+        y = convreg.conv2d(x, w, padding=1, backend="cython")
+        dx = convreg.conv2d_grad_input(g, w, x.shape, padding=1, backend="cython")
+    np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-10, atol=1e-10)
+
+
 def test_winograd_is_admissible_only_for_its_geometry():
     ok = cython.winograd_admissible
     assert ok("conv2d", (8, 16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)

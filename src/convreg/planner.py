@@ -82,7 +82,7 @@ from typing import Any
 
 __all__ = ["MODES", "DEFAULT_MODE", "MEASURE_MIN_WORK", "ROUNDS", "TIME_LIMIT", "Plan",
            "set_planner", "get_planner", "force", "forced", "plans", "clear", "run",
-           "save_wisdom", "load_wisdom", "cpu_model"]
+           "save_wisdom", "load_wisdom", "cpu_model", "cache_bytes"]
 
 logger = logging.getLogger("convreg.plan")
 
@@ -273,6 +273,41 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cache_bytes(level: int) -> int | None:
+    """The size in bytes of one core's level-``level`` data (or unified) cache, from
+    Linux's sysfs; None where the system does not say.
+
+    >>> size = cache_bytes(2)
+    >>> size is None or size >= 64 << 10
+    True
+    """
+    return _cache_bytes(level, "/sys/devices/system/cpu/cpu0/cache")
+
+
+def _cache_bytes(level: int, root: str) -> int | None:
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            with open(f"{root}/{entry}/level") as f:
+                if int(f.read()) != level:
+                    continue
+            with open(f"{root}/{entry}/type") as f:
+                if f.read().strip() == "Instruction":
+                    continue
+            with open(f"{root}/{entry}/size") as f:
+                size = f.read().strip()  # "512K", "32768K", "2M"
+        except (OSError, ValueError):
+            continue
+        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1:].upper(), 1)
+        digits = size.rstrip("KkMmGg")
+        if digits.isdigit():
+            return int(digits) * unit
+    return None
 
 
 #: What a wisdom file says about itself; `load_wisdom` checks both.

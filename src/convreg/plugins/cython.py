@@ -56,8 +56,8 @@ size of its largest operand, never a column matrix of all patches:
   partial sum per thread;
 * Winograd: the input on its tile grid (``N x C x (2*ceil(H_out/2) + 2) x
   (2*ceil(W_out/2) + 2)``) and one buffer of at most
-  ``WINOGRAD_WORKSPACE_BYTES`` (16 MiB) for the transformed input and the
-  GEMMs' results of a block of tiles;
+  ``WINOGRAD_WORKSPACE_BYTES`` (four times the L2 cache, 1-16 MiB) for the
+  transformed input and the GEMMs' results of a block of tiles;
 * im2col: one column buffer of at most ``WORKSPACE_BYTES`` (32 MiB; more
   only when a single output row's ``C * kh * kw * W_out`` columns exceed
   it), reused for every block of images or of one image's output rows,
@@ -830,10 +830,23 @@ def _winograd_holds(x: np.ndarray, weight: np.ndarray) -> bool:
     return math.isfinite(bound) and bound <= float(info.max) and g >= 16 * float(info.tiny)
 
 
+def _winograd_workspace(l2: int | None) -> int:
+    """Four times one core's L2 cache (``l2`` bytes), within 1-16 MiB; 4 MiB where
+    the size is unknown. A block of tiles that big keeps its transformed input
+    and products near the cores between the transforms and the 16 GEMMs,
+    whose inner dimensions are the channels, and is still wide enough for
+    those GEMMs. On the AVX2 EPYC (512 KiB L2; RESULTS.md run 15) VGG's
+    layers ran 1.1-1.4x faster in 2 MiB blocks than in 16 MiB ones; 0.5
+    MiB made the 256-channel layer's GEMMs too thin (0.6x), 2-4 MiB were
+    alike."""
+    return 4 << 20 if not l2 else min(16 << 20, max(1 << 20, 4 * l2))
+
+
 #: Upper bound on Winograd's transformed input and GEMM results together
 #: (``16 (C + O)`` values per tile); a batch is transformed in blocks of
-#: whole images, or of one image's tile rows, that fit.
-WINOGRAD_WORKSPACE_BYTES = 16 << 20
+#: whole images, or of one image's tile rows, that fit. Set from this CPU's
+#: L2 cache when convreg loads (`_winograd_workspace`).
+WINOGRAD_WORKSPACE_BYTES = _winograd_workspace(planner.cache_bytes(2))
 
 
 def _winograd(x: np.ndarray, weight: np.ndarray, padding: Pads, out_hw: Pair,
