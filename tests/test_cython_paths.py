@@ -165,7 +165,7 @@ def test_the_blocked_kernel_on_wide_layers(how, isa, dtype, og, cg, groups, k, s
                                            padding, width, data):
     """Several vector blocks of output channels per group (16 floats or 8 doubles a
     block, two a block in "blocked" where a group has more, one in "blocked-narrow"),
-    full tiles of 12 pixels or taps and every narrower one, every stride phase of the
+    full tiles of 12 or 14 pixels or taps and every narrower one, every stride phase of the
     input gradient: the three ops against the reference."""
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     reach = [d * (kk - 1) + 1 for d, kk in zip(dilation, k)]
@@ -300,6 +300,9 @@ def test_an_isa_cap_never_raises_the_instruction_set():
         assert cython._conv.gw_taps_per_tile(128) == 1  # the baseline's two-vector tile
         assert cython._conv.gw_taps_per_tile(32) == 4  # its half-block tile: 2 xmm a tap
         assert cython.corr2d_tiles()[0] == "tile-2x4"  # its correlation tile: 2 rows x 4 xmm
+    if 1 in ISA_LEVELS:
+        with isa_capped(1):
+            assert cython._conv.gw_taps_per_tile(32) == 14  # AVX2's half block: 14 + 2 ymm
     assert cython._conv.gw_taps_per_tile(128) == taps
     assert cython.corr2d_tiles() == tiles
 

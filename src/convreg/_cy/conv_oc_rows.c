@@ -40,14 +40,19 @@
  * compiles in parallel with _conv.pyx's C file, which calls it. */
 #include "conv_oc_rows.h"
 
-#define CONVREG_JB_MAX 12
+#define CONVREG_JB_MAX 14
 /* Tile sizes (pixels of a forward tile, taps of a weight-gradient tile) per
- * ISA, for one-vector (_1) and two-vector (_2) channel blocks: as many
- * accumulators as the registers hold (see CONVREG_OC_FAMILY). */
+ * ISA, for half-vector (_H), one-vector (_1) and two-vector (_2) channel
+ * blocks: as many accumulators as the registers hold (see
+ * CONVREG_BLOCK_FAMILIES). AVX2's half-block tile takes 14: 14 sums, the
+ * block's weights and a broadcast pixel fill its 16 ymm exactly (GCC spills
+ * none), and a 14-pixel row (LeNet's second layer's input gradient) is one
+ * tile instead of 7 + 7; that row ran 1.20-1.25x faster, 28 pixels as 14 +
+ * 14 instead of 10 + 9 + 9 1.10-1.13x (AVX2 EPYC, RESULTS.md run 15). */
 #define CONVREG_TILE_BASE_H 4
 #define CONVREG_TILE_BASE_1 2
 #define CONVREG_TILE_BASE_2 1
-#define CONVREG_TILE_AVX2_H 12
+#define CONVREG_TILE_AVX2_H 14
 #define CONVREG_TILE_AVX2_1 6
 #define CONVREG_TILE_AVX2_2 3
 #define CONVREG_TILE_AVX512_H 12
@@ -179,6 +184,7 @@
         CONVREG_OC_TILE_CASE(TILE, SW, 7, JB) CONVREG_OC_TILE_CASE(TILE, SW, 8, JB)      \
         CONVREG_OC_TILE_CASE(TILE, SW, 9, JB) CONVREG_OC_TILE_CASE(TILE, SW, 10, JB)     \
         CONVREG_OC_TILE_CASE(TILE, SW, 11, JB) CONVREG_OC_TILE_CASE(TILE, SW, 12, JB)    \
+        CONVREG_OC_TILE_CASE(TILE, SW, 13, JB) CONVREG_OC_TILE_CASE(TILE, SW, 14, JB)    \
         default: break;                                                                  \
     }
 
@@ -208,10 +214,9 @@
 /* Every ISA's forward kernels: both dtypes, half-, one- and two-block tiles
  * of CONVREG_TILE_<ISA>_H, _1 and _2 pixels in the ISA's vectors (32-byte
  * ones or narrower for half blocks): as many accumulators as the registers
- * hold beside the block's weights
- * and a broadcast pixel, 12-14 of 32 zmm with AVX-512, 12 of 16 ymm with
- * AVX2 (a block is two, a half block one), 8 of 16 xmm on the baseline (a
- * block is four, a half block two). */
+ * hold beside the block's weights and a broadcast pixel, 12-14 of 32 zmm
+ * with AVX-512, 12-14 of 16 ymm with AVX2 (a block is two, a half block
+ * one), 8 of 16 xmm on the baseline (a block is four, a half block two). */
 CONVREG_BLOCK_FAMILIES(OC, convreg_oc_tile, convreg_oc_row, CONVREG_TILE)
 
 /* The forward row for the CPU's ISA and the block size in 32-byte units (4: two
@@ -310,6 +315,7 @@ CONVREG_DEFINE_OC_DISPATCH(convreg_oc_row_f64, double, f64)
             CONVREG_GW_CASE(TILE, 7, NT) CONVREG_GW_CASE(TILE, 8, NT)                    \
             CONVREG_GW_CASE(TILE, 9, NT) CONVREG_GW_CASE(TILE, 10, NT)                   \
             CONVREG_GW_CASE(TILE, 11, NT) CONVREG_GW_CASE(TILE, 12, NT)                  \
+            CONVREG_GW_CASE(TILE, 13, NT) CONVREG_GW_CASE(TILE, 14, NT)                  \
             default: break;                                                              \
         }                                                                                \
     }
