@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import convreg
 from convreg import bench
 
 
@@ -93,10 +94,21 @@ def test_the_bench_times_each_rows_implementations_together(monkeypatch):
 
     monkeypatch.setattr(bench, "measure_together", fake)
     monkeypatch.setattr(bench, "peak_gflops", lambda repeats: 100.0)
+    torch = bench._torch()
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    threads = convreg.get_num_threads()
     case = next(c for c in bench.CASES if c.group == "chapter" and c.kind == "layer")
-    rows = bench.run([case], [1], repeats=1, min_time=0.0, progress=False,
+    rows = bench.run([case], [1, 3], repeats=1, min_time=0.0, progress=False,
                      backends=["reference"])
-    assert {r.op for r in rows} == {"forward", "grad_input", "grad_weight"}
+    assert {(r.op, r.threads) for r in rows} == {(op, n) for op in ("forward", "grad_input",
+                                                                    "grad_weight") for n in (1, 3)}
     for names in together:  # convreg's backend and every installed peer, in one call
         assert "convreg:reference" in names
         assert len(names) == 1 + ("torch" in names)
+    # Every thread count is put back: PyTorch's too, which a later torch op would
+    # otherwise hand on to OpenMP's default and so to convreg's.
+    assert convreg.get_num_threads() == threads
+    if torch is not None:
+        assert torch.get_num_threads() == torch_threads
+        torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2))
+        assert convreg.get_num_threads() == threads

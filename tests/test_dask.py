@@ -3,6 +3,7 @@ threaded scheduler and on a dask.distributed cluster of processes (loopback)."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -134,12 +135,21 @@ def test_distributed_cluster_of_processes():
     distributed = pytest.importorskip("distributed", reason="part of the test extra")
     X = rng.standard_normal((300, 257)).astype(np.float32)
     K = rng.standard_normal((5, 4)).astype(np.float32)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
-            distributed.Client(cluster):
-        got = convreg.corr2d(da.from_array(X, chunks=(64, 50)), K, mode="full").compute()
-        y = convreg.conv2d(da.from_array(x, chunks=(2, 4, 5, 4)), w, b, padding=1, groups=2)
-        got_layer = y.compute()
+    environ = dict(os.environ)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                distributed.Client(cluster):
+            got = convreg.corr2d(da.from_array(X, chunks=(64, 50)), K, mode="full").compute()
+            y = convreg.conv2d(da.from_array(x, chunks=(2, 4, 5, 4)), w, b, padding=1,
+                               groups=2)
+            got_layer = y.compute()
+    finally:
+        # distributed sets OMP_NUM_THREADS=1 (and MKL's, OpenBLAS's) in this process
+        # for its workers to inherit, and leaves them set: PyTorch's first op later in
+        # the run read them and set OpenMP's default, and so convreg's, to 1 thread.
+        os.environ.clear()
+        os.environ.update(environ)
     np.testing.assert_allclose(got, convreg.corr2d(X, K, mode="full"), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(got_layer, convreg.conv2d(x, w, b, padding=1, groups=2),
                                atol=1e-12)

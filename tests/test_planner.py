@@ -218,6 +218,7 @@ def test_environment_variables_choose_mode_and_force():
 
 def test_signatures_are_pure_and_name_everything_the_choice_depends_on():
     x, w = np.ones((2, 4, 9, 9), np.float32), np.ones((8, 4, 3, 3), np.float32)
+    convreg.set_num_threads(2)  # explicit: the default may be 1 (one CPU, OMP_NUM_THREADS)
     convreg.conv2d(x, w, padding=1)
     convreg.conv2d(x, w, padding=np.int64(1))  # the front end normalises: the same signature
     convreg.conv2d(x.astype(np.float64), w.astype(np.float64), padding=1)

@@ -19,6 +19,7 @@ they are only reported.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -26,7 +27,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -175,14 +176,25 @@ def _backends_for(case: Case, only: Sequence[str] | None = None) -> list[str]:
     return [n for n in names if n != "reference" or case.group == "chapter"]
 
 
-def _set_threads(n: int) -> Any:
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """convreg, PyTorch and the BLAS pools at ``n`` threads for the block; PyTorch's
+    count restored after it. (Left at ``n``, PyTorch set OpenMP's default to it at
+    its next op, which convreg's default thread count then followed.)"""
     import threadpoolctl
 
-    convreg.set_num_threads(n)
     torch = _torch()
+    torch_threads = torch.get_num_threads() if torch is not None else 0
+    convreg.set_num_threads(n)
     if torch is not None:
         torch.set_num_threads(n)
-    return threadpoolctl.threadpool_limits(n)
+    try:
+        with threadpoolctl.threadpool_limits(n):
+            yield
+    finally:
+        convreg.set_num_threads(None)
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
 
 
 def _tasks(cases: Sequence[Case], only: Sequence[str] | None = None,
@@ -267,8 +279,7 @@ def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
     with tqdm(total=len(tasks) * len(threads), desc="convreg bench", unit="timing",
               disable=None if progress else True, leave=False) as bar:
         for n in threads:
-            limits = _set_threads(n)
-            try:
+            with _threads(n):
                 bar.set_postfix_str(f"{n} thr, peak (sgemm)")
                 peak = peak_gflops(repeats)
                 for (case, op), impls in _by_row(tasks).items():
@@ -279,9 +290,6 @@ def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
                     if "convreg:cython" in impls:
                         row.plan = _plan(case, op, n)
                     bar.update(len(impls))
-            finally:
-                limits.restore_original_limits()
-                convreg.set_num_threads(None)
     return list(rows.values())
 
 
