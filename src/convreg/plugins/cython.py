@@ -836,9 +836,9 @@ def _winograd_workspace(l2: int | None) -> int:
     and products near the cores between the transforms and the 16 GEMMs,
     whose inner dimensions are the channels, and is still wide enough for
     those GEMMs. On the AVX2 EPYC (512 KiB L2; RESULTS.md run 15) VGG's
-    layers ran 1.1-1.4x faster in 2 MiB blocks than in 16 MiB ones; 0.5
-    MiB made the 256-channel layer's GEMMs too thin (0.6x), 2-4 MiB were
-    alike."""
+    layers ran 1.0-1.7x faster (mostly 1.2-1.3x) in 2 MiB blocks than in
+    16 MiB ones; 0.5 MiB made the 256-channel layer's GEMMs too thin
+    (0.6x), 2-4 MiB were alike."""
     return 4 << 20 if not l2 else min(16 << 20, max(1 << 20, 4 * l2))
 
 
