@@ -9,11 +9,11 @@ of one row's implementations alternate (:func:`measure_together`), so that
 a machine whose speed drifts between seconds (a shared virtual machine)
 shifts all of them alike and their ratios hold. The figure reported is
 GFLOP/s (2 flops per multiply-add of the direct definition, whatever the
-algorithm) and the ratio of convreg's best backend
-to each peer. The header names the CPU, the instruction set the compiled
-kernels run and the machine's measured peak at each thread count (NumPy's
-float32 GEMM on 2048x2048 matrices, the best the BLAS reaches); "% peak" is
-convreg's best backend against it. Timings are never asserted anywhere:
+algorithm) and the ratio of convreg's best backend to each peer. The header
+names the CPU, the instruction set the compiled kernels run and the
+machine's measured peak at each thread count (NumPy's float32 GEMM on
+2048x2048 matrices, the best the BLAS reaches); "% peak" is convreg's best
+backend against it. Timings are never asserted anywhere:
 they are only reported.
 """
 
@@ -274,6 +274,7 @@ def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
 
     tasks = _tasks(cases, backends)
     threads = list(threads)
+    by_row = _by_row(tasks)
     rows: dict[tuple[str, str, int], Row] = {}
     # The bar goes to a terminal only (disable=None): a redirected log gets results alone.
     with tqdm(total=len(tasks) * len(threads), desc="convreg bench", unit="timing",
@@ -282,7 +283,7 @@ def run(cases: Sequence[Case], threads: Iterable[int], *, repeats: int = 5,
             with _threads(n):
                 bar.set_postfix_str(f"{n} thr, peak (sgemm)")
                 peak = peak_gflops(repeats)
-                for (case, op), impls in _by_row(tasks).items():
+                for (case, op), impls in by_row.items():
                     bar.set_postfix_str(f"{n} thr, {case.name}, {op}"[:60])
                     row = rows.setdefault((case.name, op, n), Row(case, op, n, {}, peak))
                     row.seconds.update(measure_together(impls, repeats=repeats,

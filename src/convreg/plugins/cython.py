@@ -172,6 +172,11 @@ def _threads(work: int) -> int:
     return 1 if work < PARALLEL_MIN_WORK else get_num_threads()
 
 
+def _tiny(work: int) -> bool:
+    """A call of microseconds: one thread, no plan (nothing forced), the plain loops."""
+    return work < PARALLEL_MIN_WORK and planner.forced() is None
+
+
 def _pad(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
     """Zero-pad the last two axes by ``(top, bottom, left, right)`` (no copy when zero)."""
     if not any(pads):
@@ -226,7 +231,7 @@ def _valid_corr2d(X: np.ndarray, K: np.ndarray, pads: tuple[int, int, int, int])
     X = _pad(X, pads)
     out_h, out_w = X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1
     work = out_h * out_w * K.size
-    if work < PARALLEL_MIN_WORK and planner.forced() is None:
+    if _tiny(work):
         Y = np.empty((out_h, out_w), dtype=X.dtype)  # the same sums, no typed memoryviews
         _corr2d.corr2d_tiny(X, K, Y)
         return Y
@@ -449,7 +454,7 @@ def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
     threads = _threads(y.size * Cg * kh * kw)
     out_rows = np.empty((threads, out_hw[1] * wb.shape[-1]), dtype=xp.dtype)  # one per thread
     _conv.conv2d_oc_blocked(xp, wb, y, out_rows, *stride, *dilation, wb.shape[0] // groups,
-                            threads, *(rows or (0, xp.shape[2])))
+                            threads, *(rows or ()))
     return y
 
 
@@ -989,7 +994,7 @@ def _planned(op: str, algorithms: dict[str, Any], x_shape: tuple[int, ...],
     each already an exact int or tuple of ints (the front end normalised them)."""
     N, O = x_shape[0], w_shape[0]
     work = N * O * out_hw[0] * out_hw[1] * w_shape[1] * w_shape[2] * w_shape[3]
-    if work < PARALLEL_MIN_WORK and planner.forced() is None:
+    if _tiny(work):
         # Tiny (the chapter's examples): one thread, microseconds whichever
         # algorithm runs; the plain loops start fastest, and no plan is worth
         # the lookup. (conv2d takes its own tiny path before this, entering
@@ -1073,7 +1078,7 @@ class CythonBackend:
                padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
         out_hw, work = _conv2d_size(x.shape, weight.shape, stride, padding, dilation)
         y: np.ndarray
-        if work < PARALLEL_MIN_WORK and planner.forced() is None:
+        if _tiny(work):
             y = _conv2d_tiny(x, weight, out_hw, stride, padding, dilation, groups)
         else:
             y = _planned("conv2d", _CONV2D, x.shape, weight.shape, out_hw, stride, padding,
