@@ -525,6 +525,99 @@ def test_winograd_in_blocks_of_tile_rows_or_images(workspace, monkeypatch):
     np.testing.assert_allclose(dx, want_dx, rtol=1e-10, atol=1e-10)
 
 
+_B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("adjoint", [False, True], ids=["forward", "adjoint"])
+def test_winograd_weight_transform_is_g_g_gt(dtype, adjoint):
+    """U[k, o, c] = (G g G^T)[k] with g = w[o, c], or w[c, o] turned half a turn:
+    against NumPy's G g G^T, exactly on small integers (every sum and halving
+    exact), within the stated 9 u max|g| elsewhere. 70 kernels a row: two whole
+    blocks of 32 and a part."""
+    wk = cython._winograd_k
+    rng = np.random.default_rng(3)
+    for w in (rng.integers(-8, 9, (5, 70, 3, 3)).astype(dtype),
+              rng.standard_normal((5, 70, 3, 3)).astype(dtype)):
+        g = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1] if adjoint else w
+        want = np.einsum("ia,ocab,jb->ijoc", _G, g.astype(np.float64), _G).reshape(16, *g.shape[:2])
+        U = np.full((16, *g.shape[:2]), np.nan, dtype)
+        wk.weight_transform(w, U, adjoint, 2)
+        bound = 9 * np.finfo(dtype).eps / 2 * np.abs(w).max()
+        assert np.abs(U - want).max() <= bound
+        if np.all(w == np.round(w)):
+            np.testing.assert_array_equal(U, want)
+    with pytest.raises(ValueError, match="does not fit the kernels"):
+        wk.weight_transform(w, np.empty((16, *g.shape[:2][::-1]), dtype), adjoint, 1)
+
+
+def _grid_tiles(x, top, left, th, tw):
+    """The reference input transform: ``x`` placed at (top, left) on a zero grid of
+    2*th + 2 by 2*tw + 2 (clipped), each tile's B^T d B, as (16, C, n*th*tw)."""
+    n, C, h, w = x.shape
+    grid = np.zeros((n, C, 2 * th + 2 + h + abs(top), 2 * tw + 2 + w + abs(left)))
+    r, c = max(top, 0), max(left, 0)
+    grid[:, :, r:r + h, c:c + w] = x
+    grid = grid[:, :, r - top:r - top + 2 * th + 2, c - left:c - left + 2 * tw + 2]
+    d = np.array([[grid[:, :, 2 * i:2 * i + 4, 2 * j:2 * j + 4] for j in range(tw)]
+                  for i in range(th)]).transpose(2, 3, 0, 1, 4, 5)  # (n, C, th, tw, 4, 4)
+    v = np.einsum("ia,nctsab,jb->ijcnts", _B_T, d, _B_T)
+    return v.reshape(16, C, n * th * tw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("top,left,th,tw", [
+    (1, 1, 4, 4),    # VGG's padding: every row reaches into it
+    (0, 0, 2, 3),    # inside x and narrower than it: the transform reads x itself
+    (2, 0, 3, 2), (0, 2, 4, 5),   # padding on one side only
+    (-1, -2, 3, 2),  # x clipped at the top and left
+    (0, 0, 5, 6),    # the grid longer and wider than x: zeros past its edge
+])
+def test_winograd_input_transform_reads_the_padded_grid_from_x(dtype, top, left, th, tw):
+    """Tile rows of the zero-padded grid, read from the unpadded x: against B^T d B
+    of NumPy's padded copy, over blocks of tile rows, with planes longer than
+    needed (the padding between them untouched)."""
+    wk = cython._winograd_k
+    rng = np.random.default_rng(th * 10 + tw)
+    x = rng.integers(-9, 10, (2, 3, 7, 8)).astype(dtype)  # integers: exact sums
+    want = _grid_tiles(x.astype(np.float64), top, left, th, tw)
+    threads = 2
+    buf = np.empty((threads, 4 * (2 * tw + 2)), dtype)
+    for r0, rows in ((0, th), (1, th - 1), (th - 1, 1)):
+        T = x.shape[0] * rows * tw
+        V = np.full((16, 3 * T + 5), 7.0, dtype)
+        wk.input_transform(x, V, buf, r0, rows, top, left, tw, threads)
+        got = V[:, :3 * T].reshape(16, 3, x.shape[0], rows, tw)
+        expect = want.reshape(16, 3, x.shape[0], th, tw)[:, :, :, r0:r0 + rows]
+        np.testing.assert_array_equal(got, expect)
+        assert np.all(V[:, 3 * T:] == 7.0)
+    with pytest.raises(ValueError, match="does not fit"):
+        wk.input_transform(x, V, buf[:1], 0, th, top, left, tw, threads)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_magnitude_is_the_largest_absolute_value_or_inf(dtype):
+    """max |a| exactly, in one piece or many (2^19 values: 8 pieces on 2 threads);
+    inf wherever an infinity or a NaN is; 0 for no values."""
+    wk = cython._winograd_k
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal(1 << 19).astype(dtype)
+    a[-1] = -7.5  # the largest magnitude, negative, in the last piece
+    for threads in (1, 2):
+        assert wk.magnitude(a, threads) == 7.5
+        assert wk.magnitude(a[:1000], threads) == np.abs(a[:1000]).max()
+        assert wk.magnitude(np.array([-0.0, info.smallest_subnormal], dtype), threads) == \
+            info.smallest_subnormal
+        assert wk.magnitude(np.array([info.max, -info.max], dtype), threads) == info.max
+        assert wk.magnitude(np.empty(0, dtype), threads) == 0.0
+        for bad in (np.inf, -np.inf, np.nan, -np.nan):
+            b = a.copy()
+            b[123_456] = bad
+            assert wk.magnitude(b, threads) == np.inf
+
+
 def test_winograd_is_admissible_only_for_its_geometry():
     ok = cython.winograd_admissible
     assert ok("conv2d", (8, 16, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)

@@ -54,10 +54,11 @@ size of its largest operand, never a column matrix of all patches:
 * implicit GEMM: the input and the result on the padded grid (``N x C x
   Hp x Wp`` and ``N x O x Hp x Wp``); the weight gradient one weight-sized
   partial sum per thread;
-* Winograd: the input on its tile grid (``N x C x (2*ceil(H_out/2) + 2) x
-  (2*ceil(W_out/2) + 2)``) and one buffer of at most
-  ``WINOGRAD_WORKSPACE_BYTES`` (four times the L2 cache, 1-16 MiB) for the
-  transformed input and the GEMMs' results of a block of tiles;
+* Winograd: the transformed weights (16/9 of the weights' size), one
+  buffer of at most ``WINOGRAD_WORKSPACE_BYTES`` (four times the L2 cache,
+  1-16 MiB) for the transformed input and the GEMMs' results of a block of
+  tiles, and four rows of the padded tile grid per thread (the transforms
+  read the input unpadded);
 * im2col: one column buffer of at most ``WORKSPACE_BYTES`` (32 MiB; more
   only when a single output row's ``C * kh * kw * W_out`` columns exceed
   it), reused for every block of images or of one image's output rows,
@@ -757,8 +758,9 @@ def _grad_weight_direct(x: np.ndarray, grad_output: np.ndarray, weight_shape: Sh
 # Error bound. With d = max|x|, g = max|w|, C channels summed, u the unit
 # roundoff and s = d g, to first order in u:
 # * the input transform adds two values twice: |V| <= 4d, |error| <= 8ud;
-# * the weight transform (a 9-term GEMM, coefficients 1, 1/2, 1/4):
-#   |U| <= 2.25g, |error| <= 20ug;
+# * the weight transform (G g by rows, then (G g) G^T, each entry a sum of
+#   at most three values halved): |U| <= 2.25g, |error| <= 9ug (the sums
+#   below count 20ug, the bound of the 9-term sum it once was);
 # * M = sum_c U V over the 9 entries an output reads: |sum_c U V| adds up
 #   to at most (sum_i |G_i| |B_i|)^2 C s = 64 C s, so the GEMMs err by at
 #   most gamma_C 64 C s = 64 C^2 u s, and the two transforms' errors carried
@@ -795,8 +797,6 @@ WINOGRAD_MIN_CHANNELS = 16
 #: F(2x2, 3x3)'s ops: the forward pass, and the input gradient as the
 #: forward pass of the flipped, transposed kernel over the output gradient.
 WINOGRAD_OPS = ("conv2d", "conv2d_grad_input")
-_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-_G_KRON_G = np.kron(_G, _G)
 #: sum_i |G_i| |B_i| squared: the largest intermediate per C d g (see above).
 _WINOGRAD_GROWTH = 64.0
 
@@ -814,22 +814,14 @@ def winograd_admissible(op: str, w_shape: Sequence[int], stride: Pair, padding: 
             and (op == "conv2d" or max(padding) <= 2))
 
 
-def _winograd_weights(weight: np.ndarray) -> np.ndarray:
-    """``U = G g G^T`` for every kernel, as ``(16, O, C)`` in the weight's dtype."""
-    O, C = weight.shape[:2]
-    # vec(G g G^T) = (G kron G) vec(g): one GEMM over all O*C kernels.
-    kron = _G_KRON_G.astype(weight.dtype)
-    return np.ascontiguousarray((kron @ weight.reshape(O * C, 9).T).reshape(16, O, C))
-
-
-def _winograd_holds(x: np.ndarray, weight: np.ndarray) -> bool:
+def _winograd_holds(x: np.ndarray, weight: np.ndarray, threads: int = 1) -> bool:
     """Whether the error bound holds for these values (see above): all finite, the
     largest intermediate, 64 C max|x| max|w|, inside the dtype's range, and max|w| at
     least 16 times the smallest normal number, so that a transformed weight rounded
-    among the subnormals errs by less than eps/16 of max|w|. (min and max propagate
-    NaN, which then fails the first test.)"""
-    d = max(-float(x.min()), float(x.max()))
-    g = max(-float(weight.min()), float(weight.max()))
+    among the subnormals errs by less than eps/16 of max|w|. (`magnitude` reads an
+    infinity or a NaN as an infinite maximum, which fails the first test.)"""
+    d = _winograd_k.magnitude(x.reshape(-1), threads)
+    g = _winograd_k.magnitude(weight.reshape(-1), threads)
     info = np.finfo(x.dtype)
     bound = _WINOGRAD_GROWTH * weight.shape[1] * d * g
     return math.isfinite(bound) and bound <= float(info.max) and g >= 16 * float(info.tiny)
@@ -854,33 +846,38 @@ def _winograd_workspace(l2: int | None) -> int:
 WINOGRAD_WORKSPACE_BYTES = _winograd_workspace(planner.cache_bytes(2))
 
 
-def _winograd(x: np.ndarray, weight: np.ndarray, padding: Pads, out_hw: Pair,
+def _winograd(x: np.ndarray, weight: np.ndarray, adjoint: bool, padding: Pads, out_hw: Pair,
               fallback: Callable[[], np.ndarray]) -> np.ndarray:
-    """The 3x3 stride-1 correlation of ``x`` zero-padded by ``padding``, by F(2x2, 3x3);
-    ``fallback()`` computes it where the bound does not hold (see above)."""
+    """The 3x3 stride-1 correlation of ``x`` zero-padded by ``padding`` with ``weight``
+    (with ``adjoint``: with ``weight`` turned half a turn, its channel axes
+    swapped), by F(2x2, 3x3); ``fallback()`` computes it where the bound does not
+    hold (see above). The transforms read ``x`` and ``weight`` as they are: no
+    padded or flipped copy."""
     N, C = x.shape[:2]
-    O = weight.shape[0]
+    O = weight.shape[1] if adjoint else weight.shape[0]
     oh, ow = out_hw
-    if x.size == 0 or oh * ow == 0 or not _winograd_holds(x, weight):
+    threads = _threads(N * O * oh * ow * C * 9)
+    if x.size == 0 or oh * ow == 0 or not _winograd_holds(x, weight, threads):
         return fallback()
     th, tw = -(-oh // 2), -(-ow // 2)
-    xt = _shifted(x, (2 * th + 2, 2 * tw + 2), (padding[0], padding[2]))
     y = np.empty((N, O, oh, ow), dtype=x.dtype)
     per_row = 16 * (C + O) * tw * x.dtype.itemsize
     fit = max(1, WINOGRAD_WORKSPACE_BYTES // per_row)  # tile rows per block
     images, rows = (max(1, min(N, fit // th)), th) if fit >= th else (1, fit)
     V = _planes(C * images * rows * tw, x.dtype)
     M = _planes(O * images * rows * tw, x.dtype)
-    threads = _threads(y.size * C * 9)
-    with one_blas_thread(threads) as team:  # the weight transform's GEMM too: none may spin
-        U = _winograd_weights(weight)
+    U = np.empty((16, O, C), dtype=x.dtype)
+    grid_rows = np.empty((threads, 4 * (2 * tw + 2)), dtype=x.dtype)
+    with one_blas_thread(threads) as team:
+        _winograd_k.weight_transform(weight, U, adjoint, threads)
         for n0 in range(0, N, images):
             block = slice(n0, min(N, n0 + images))
             n = block.stop - block.start
             for r0 in range(0, th, rows):
                 r = min(rows, th - r0)
                 T = n * r * tw
-                _winograd_k.input_transform(xt[block], V, r0, r, threads)
+                _winograd_k.input_transform(x[block], V, grid_rows, r0, r, padding[0],
+                                            padding[2], tw, threads)
                 _matmul(U, _matrices(V, C, T), _matrices(M, O, T), team)
                 _winograd_k.output_transform(M, y[block], r0, r, threads)
     return y
@@ -905,7 +902,7 @@ def _planes(size: int, dtype: np.dtype[Any]) -> np.ndarray:
 
 def _conv2d_winograd(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair,
                      padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
-    return _winograd(x, weight, padding, out_hw,
+    return _winograd(x, weight, False, padding, out_hw,
                      lambda: _conv2d_blocked(x, weight, out_hw, stride, padding, dilation, groups))
 
 
@@ -913,9 +910,8 @@ def _grad_input_winograd(grad_output: np.ndarray, weight: np.ndarray, input_shap
                          stride: Pair, padding: Pads, dilation: Pair, groups: int) -> np.ndarray:
     # The adjoint of a stride-1 correlation is the correlation of the output
     # gradient, padded by 2 - padding, with the kernel turned half a turn
-    # and its channel axes swapped.
-    flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return _winograd(grad_output, flipped, tuple(2 - p for p in padding),  # type: ignore[arg-type]
+    # and its channel axes swapped (the weight transform reads it so).
+    return _winograd(grad_output, weight, True, tuple(2 - p for p in padding),  # type: ignore[arg-type]
                      (input_shape[2], input_shape[3]),
                      lambda: _oc_blocked_grad_input(grad_output, weight, input_shape, stride,
                                                     padding, dilation, groups))
