@@ -474,6 +474,11 @@ def test_winograd_falls_back_where_its_bound_does_not_hold(dtype):
     with_inf[0, 0, 2, 2] = with_inf[0, 1, 3, 3] = np.inf  # two infs in one tile: inf - inf
     huge = np.full_like(x, info.max / 64)  # 64 C d g overflows; 9 C d g does not
     cases = [(with_inf, w), (huge, w / 8), (x, w * (4 * float(info.tiny)))]
+    # The input gradient sums the output gradient's channels (64 here), not the
+    # input's (16), read from the same weights: 64 C d g overflows with C = 64.
+    g64 = np.full((1, 64, 6, 6), info.max / (64 * 40), dtype)
+    assert not cython._winograd_holds(g64, np.ones((64, 16, 3, 3), dtype))
+    assert cython._winograd_holds(g64[:, :16], np.ones((16, 64, 3, 3), dtype))
     for x_, w_ in cases:
         assert not cython._winograd_holds(x_, w_)
         with np.errstate(all="ignore"):

@@ -818,12 +818,13 @@ def _winograd_holds(x: np.ndarray, weight: np.ndarray, threads: int = 1) -> bool
     """Whether the error bound holds for these values (see above): all finite, the
     largest intermediate, 64 C max|x| max|w|, inside the dtype's range, and max|w| at
     least 16 times the smallest normal number, so that a transformed weight rounded
-    among the subnormals errs by less than eps/16 of max|w|. (`magnitude` reads an
+    among the subnormals errs by less than eps/16 of max|w|. C is ``x``'s channels,
+    the ones summed whichever way ``weight`` is read. (`magnitude` reads an
     infinity or a NaN as an infinite maximum, which fails the first test.)"""
     d = _winograd_k.magnitude(x.reshape(-1), threads)
     g = _winograd_k.magnitude(weight.reshape(-1), threads)
     info = np.finfo(x.dtype)
-    bound = _WINOGRAD_GROWTH * weight.shape[1] * d * g
+    bound = _WINOGRAD_GROWTH * x.shape[1] * d * g
     return math.isfinite(bound) and bound <= float(info.max) and g >= 16 * float(info.tiny)
 
 
