@@ -189,6 +189,57 @@ def test_the_blocked_kernel_on_wide_layers(how, isa, dtype, og, cg, groups, k, s
 
 
 @pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
+@given(dtype=st.sampled_from([np.float32, np.float64]), c=st.integers(1, 13),
+       o=st.integers(1, 9), k=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), padding=st.integers(0, 2),
+       width=st.integers(0, 40), data=st.data())
+def test_the_pixels_input_gradient_is_the_blocked_one_bit_for_bit(isa, dtype, c, o, k, stride,
+                                                                 dilation, padding, width, data):
+    """The input gradient vectorised along pixels, six channels a tile (1-13 input
+    channels: partial groups of six; rows of 1-40+ pixels: partial chunks; every
+    stride phase), sums each value's terms in the blocked kernel's order: the
+    same bits, on each ISA's kernels, and the reference's values."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    reach = [d * (kk - 1) + 1 for d, kk in zip(dilation, k)]
+    H, W = max(1, reach[0] - 2 * padding) + 2, max(1, reach[1] - 2 * padding) + width
+    x_shape = (2, c, H, W)
+    w = rng.standard_normal((o, c, *k)).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation)
+    g = rng.standard_normal(convreg.conv2d(np.zeros(x_shape, dtype), w, **kw).shape).astype(dtype)
+    with isa_capped(isa):
+        with forced("pixels", cython.WORKSPACE_BYTES):
+            got = convreg.conv2d_grad_input(g, w, x_shape, backend="cython", **kw)
+        with forced("blocked", cython.WORKSPACE_BYTES):
+            blocked = convreg.conv2d_grad_input(g, w, x_shape, backend="cython", **kw)
+    np.testing.assert_array_equal(got, blocked)
+    want = convreg.conv2d_grad_input(g.astype(np.float64), w.astype(np.float64), x_shape,
+                                     backend="reference", **kw)
+    assert_close(got, want, dtype=dtype, scale=_scale(g, w), terms=o * w[0, 0].size)
+
+
+def test_the_pixels_kernel_refuses_what_it_cannot_compute():
+    """Weights that do not fit, rows that do not reach the last chunk, too few thread
+    rows: ValueError before any loop runs."""
+    conv = cython._conv
+    R, chunk = conv.PIXEL_CHANNELS, conv.pixel_chunk(4)
+    xp = np.zeros((1, 2, 5, chunk + 2), np.float32)  # one chunk of output, kw = 3
+    wr = np.zeros((1, 2, 3, 3, R), np.float32)
+    y = np.empty((1, R, 3, chunk), np.float32)
+    rows = np.empty((1, R * chunk), np.float32)
+    conv.conv2d_pixels(xp, wr, y, rows, 1, 1, 1)  # fits
+    assert np.all(y == 0)
+    for bad, match in [((xp[:, :1], wr, y, rows), "do not fit"),
+                       ((xp, wr, np.empty((1, R + 1, 3, chunk), np.float32), rows), "do not fit"),
+                       ((np.zeros((1, 2, 5, chunk + 1), np.float32), wr, y, rows), "reads past"),
+                       ((xp, wr, y, rows[:, :-1]), "rows must hold")]:
+        with pytest.raises(ValueError, match=match):
+            conv.conv2d_pixels(*bad, 1, 1, 1)
+    with pytest.raises(ValueError, match="nonzero rows"):
+        conv.conv2d_pixels(xp, wr, y, rows, 1, 1, 1, 3, 2)
+
+
+@pytest.mark.parametrize("isa", ISA_LEVELS, ids=lambda i: ISA_NAMES[i])
 @given(dtype=st.sampled_from([np.float32, np.float64]), kh=st.integers(1, 9),
        kw=st.integers(1, 7), rows=st.integers(0, 13), cols=st.integers(0, 100),
        mode=st.sampled_from(["valid", "same", "full"]), data=st.data())

@@ -263,10 +263,11 @@ def test_measure_mode_on_the_cython_backend_returns_the_right_answer():
                                rtol=1e-12, atol=1e-12)
     (plan,) = planner.plans().values()
     # 8 channels: the direct loops contend; one float64 vector holds them, so there is
-    # no separate narrow tile; Winograd needs 16 channels summed, "planes" one.
+    # no separate narrow tile; Winograd needs 16 channels summed, "planes" one;
+    # "pixels" is an input gradient.
     assert plan.how == "measured"
     assert {n for n, _ in plan.times} == (set(cython.ALGORITHMS)
-                                          - {"blocked-narrow", "winograd", "planes"})
+                                          - {"blocked-narrow", "winograd", "planes", "pixels"})
 
 
 @pytest.mark.parametrize("algorithm", cython.ALGORITHMS)
@@ -341,10 +342,12 @@ def test_a_forced_algorithm_is_the_one_that_runs(algorithm, monkeypatch):
         y = convreg.conv2d(x, w, groups=groups)
         convreg.conv2d_grad_input(y, w, x.shape, groups=groups)
         convreg.conv2d_grad_weight(x, y, w.shape, groups=groups)
-    # ... and Winograd has no weight gradient, "planes" no gradient: the rules take those.
+    # ... and Winograd has no weight gradient, "planes" no gradient, "pixels" only the
+    # input gradient: the rules take the others.
     for op, got in zip(("conv2d", "conv2d_grad_input", "conv2d_grad_weight"), ran):
         owns = (algorithm != "planes" or op == "conv2d") and (
-            algorithm != "winograd" or op != "conv2d_grad_weight")
+            algorithm != "winograd" or op != "conv2d_grad_weight") and (
+            algorithm != "pixels" or op == "conv2d_grad_input")
         assert got == (algorithm if owns else
                        cython.algorithm(op, x.shape, w.shape, (4, 4), (1, 1), (0, 0, 0, 0),
                                         groups)), op
@@ -359,7 +362,8 @@ def test_plan_cli_times_each_algorithm_and_names_the_choices():
         assert op in out.stdout
     # 16 channels fill one float32 vector: no narrow tile. Winograd: the input gradient
     # only (it sums the 16 output channels; the forward pass sums 8; no weight gradient).
-    expected = {"blocked-narrow": 0, "winograd": 1, "planes": 0}  # planes: 1 channel a group
+    # planes: 1 channel a group; pixels: the input gradient only.
+    expected = {"blocked-narrow": 0, "winograd": 1, "planes": 0, "pixels": 1}
     for name in cython.ALGORITHMS:
         assert out.stdout.count(f"  {name} ") == expected.get(name, 3), name
     assert out.stdout.count("<- fastest") == 3 and out.stdout.count("the rules' choice") == 3

@@ -46,6 +46,18 @@ cdef extern from "conv_oc_rows.h" nogil:
                         Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ldr, Py_ssize_t sw, double* dw,
                         Py_ssize_t nt)
 
+cdef extern from "conv_pixels.h" nogil:
+    const int CONVREG_PIX_R
+    Py_ssize_t convreg_pix_chunk(int isa, Py_ssize_t itemsize)
+    void convreg_pix_row_f32(int isa, const float* x, Py_ssize_t plane, Py_ssize_t ldx,
+                             Py_ssize_t S, Py_ssize_t kh, Py_ssize_t wkh, Py_ssize_t kw,
+                             Py_ssize_t dh, Py_ssize_t dw, const float* w, float* y,
+                             Py_ssize_t ldy, Py_ssize_t ow)
+    void convreg_pix_row_f64(int isa, const double* x, Py_ssize_t plane, Py_ssize_t ldx,
+                             Py_ssize_t S, Py_ssize_t kh, Py_ssize_t wkh, Py_ssize_t kw,
+                             Py_ssize_t dh, Py_ssize_t dw, const double* w, double* y,
+                             Py_ssize_t ldy, Py_ssize_t ow)
+
 
 include "cpu_dispatch.pxi"
 include "interrupt.pxi"
@@ -67,6 +79,23 @@ cdef int _units(Py_ssize_t ob, Py_ssize_t itemsize) except -1:
         raise ValueError(f"a channel block must be 32, 64 or 128 bytes; got {ob} channels "
                          f"of {itemsize} bytes")
     return <int>(ob * itemsize // 32)
+
+
+cdef Py_ssize_t _nonzero_rows_end(Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t Hp) except -1:
+    """``hi`` (``-1``: ``Hp``), checked: the rows ``[lo, hi)`` a kernel may read as
+    nonzero lie in the input's ``Hp``."""
+    if hi == -1:
+        hi = Hp
+    if not 0 <= lo <= hi <= Hp:
+        raise ValueError(f"the nonzero rows [{lo}, {hi}) must lie in the input's {Hp} rows")
+    return hi
+
+
+cdef inline (Py_ssize_t, Py_ssize_t) _kernel_rows(Py_ssize_t top, Py_ssize_t lo, Py_ssize_t hi,
+                                                  Py_ssize_t dh, Py_ssize_t kh) noexcept nogil:
+    """The kernel rows ``a0 <= a < a1`` with ``lo <= top + a*dh < hi``, for an output row
+    whose first kernel row reads input row ``top`` (none: ``a1 <= a0``)."""
+    return max(0, (lo - top + dh - 1) // dh), min(kh, (hi - top + dh - 1) // dh)
 
 
 def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :, ::1] wb,
@@ -103,10 +132,7 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
     cdef int isa = convreg_isa()
     cdef int units = _units(ob, sizeof(floating))
     cdef floating* row
-    if hi == -1:
-        hi = Hp
-    if not 0 <= lo <= hi <= Hp:
-        raise ValueError(f"the nonzero rows [{lo}, {hi}) must lie in the input's {Hp} rows")
+    hi = _nonzero_rows_end(lo, hi, Hp)
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil, parallel(num_threads=num_threads):
         row = &rows[threadid(), 0]  # a team never has more threads than asked
@@ -120,9 +146,7 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
             c0 = (blk // blocks_per_group) * Cg
             o0 = (blk // blocks_per_group) * Og + (blk % blocks_per_group) * ob
             valid = min(ob, Og - (blk % blocks_per_group) * ob)
-            # The kernel rows a with lo <= i*sh + a*dh < hi: a0 <= a < a1.
-            a0 = max(0, (lo - i * sh + dh - 1) // dh)
-            a1 = min(kh, (hi - i * sh + dh - 1) // dh)
+            a0, a1 = _kernel_rows(i * sh, lo, hi, dh, kh)
             if a1 <= a0:
                 for o in range(valid):
                     memset(&y[n, o0 + o, i, 0], 0, ow * sizeof(floating))
@@ -136,6 +160,76 @@ def conv2d_oc_blocked(const floating[:, :, :, ::1] xp, const floating[:, :, :, :
             for o in range(valid):
                 for j in range(ow):
                     y[n, o0 + o, i, j] = row[j * ob + o]
+    convreg_interrupt_finish(&halt)
+
+
+#: Output channels a tile of :func:`conv2d_pixels` computes (its weights' last axis).
+PIXEL_CHANNELS = CONVREG_PIX_R
+
+
+def pixel_chunk(Py_ssize_t itemsize):
+    """Output pixels per chunk of :func:`conv2d_pixels` on the ISA the kernels run now:
+    its rows are computed in whole chunks, so the input must reach that far."""
+    return convreg_pix_chunk(convreg_isa(), itemsize)
+
+
+def conv2d_pixels(const floating[:, :, :, ::1] xp, const floating[:, :, :, :, ::1] wr,
+                  floating[:, :, :, ::1] y, floating[:, ::1] rows, Py_ssize_t dh, Py_ssize_t dw,
+                  int num_threads, Py_ssize_t lo=0, Py_ssize_t hi=-1):
+    """Stride-1 direct correlation vectorised along output pixels (``conv_pixels.h``).
+
+    ``y[n, q*R + c, i, j] = sum_{s,a,b} wr[q, s, a, b, c] * xp[n, s, i + a*dh, j + b*dw]``
+    for ``q*R + c < C``, ``R = PIXEL_CHANNELS``: ``wr`` is ``(ceil(C / R), S,
+    kh, kw, R)``, the last group's missing channels zero weights. One task per
+    output row of one group of ``R`` channels of one image; the kernel fills
+    ``R`` rows of the thread's own row of ``rows`` (``(num_threads, R *
+    width)``, ``width`` the output row rounded up to whole chunks,
+    :func:`pixel_chunk`), copied out channel by channel. ``xp``'s rows must
+    reach ``width - 1 + (kw - 1) * dw``. As :func:`conv2d_oc_blocked`, rows
+    of ``xp`` outside ``[lo, hi)`` must be zero, and the taps that read only
+    them are skipped.
+    """
+    cdef Py_ssize_t N = y.shape[0], C = y.shape[1], oh = y.shape[2], ow = y.shape[3]
+    cdef Py_ssize_t S = xp.shape[1], Hp = xp.shape[2], Wp = xp.shape[3]
+    cdef Py_ssize_t G = wr.shape[0], kh = wr.shape[2], kw = wr.shape[3], R = CONVREG_PIX_R
+    cdef int isa = convreg_isa()
+    cdef Py_ssize_t chunk = convreg_pix_chunk(isa, sizeof(floating))
+    cdef Py_ssize_t width = (ow + chunk - 1) // chunk * chunk  # (cdivision: no floor of negatives)
+    if (wr.shape[1] != S or wr.shape[4] != R or y.shape[0] != xp.shape[0]
+            or not (G - 1) * R < C <= G * R or kh < 1 or kw < 1 or dh < 1 or dw < 1):
+        raise ValueError(f"conv2d_pixels: weights {[wr.shape[d] for d in range(5)]} do not "
+                         f"fit input {[xp.shape[d] for d in range(4)]} and output "
+                         f"{[y.shape[d] for d in range(4)]}")
+    if oh and ow and ((oh - 1) + (kh - 1) * dh >= Hp or width - 1 + (kw - 1) * dw >= Wp):
+        raise ValueError(f"conv2d_pixels: an output of {oh} x {ow} (rows of {width}) reads "
+                         f"past the input's {Hp} x {Wp}")
+    if rows.shape[0] < num_threads or rows.shape[1] < R * width:
+        raise ValueError(f"conv2d_pixels: rows must hold {R * width} values per thread")
+    hi = _nonzero_rows_end(lo, hi, Hp)
+    cdef Py_ssize_t p, n, q, i, c, a0, a1
+    cdef floating* row
+    cdef convreg_interrupt halt = convreg_interrupt_start()
+    with nogil, parallel(num_threads=num_threads):
+        row = &rows[threadid(), 0]  # a team never has more threads than asked
+        for p in prange(N * G * oh, schedule="static"):
+            if convreg_tick(&halt, width * S * kh * kw * R):
+                continue
+            n = p // (G * oh)
+            q = (p // oh) % G
+            i = p % oh
+            a0, a1 = _kernel_rows(i, lo, hi, dh, kh)
+            if a1 <= a0:
+                for c in range(min(R, C - q * R)):
+                    memset(&y[n, q * R + c, i, 0], 0, ow * sizeof(floating))
+                continue
+            if floating is float:
+                convreg_pix_row_f32(isa, &xp[n, 0, i + a0 * dh, 0], Hp * Wp, Wp, S, a1 - a0, kh,
+                                    kw, dh, dw, &wr[q, 0, a0, 0, 0], row, width, ow)
+            else:
+                convreg_pix_row_f64(isa, &xp[n, 0, i + a0 * dh, 0], Hp * Wp, Wp, S, a1 - a0, kh,
+                                    kw, dh, dw, &wr[q, 0, a0, 0, 0], row, width, ow)
+            for c in range(min(R, C - q * R)):
+                memcpy(&y[n, q * R + c, i, 0], row + c * width, ow * sizeof(floating))
     convreg_interrupt_finish(&halt)
 
 

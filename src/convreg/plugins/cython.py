@@ -51,6 +51,9 @@ size of its largest operand, never a column matrix of all patches:
   partial sum per thread; the blocked input gradient instead zero-extends
   the output gradient by the kernel's reach, and at stride > 1 holds one
   stride phase's share of the input gradient at a time;
+* the pixel-vectorised input gradient: as the blocked one, its padded grid
+  widened to whole chunks of pixels, with its weights laid out by six
+  channels and six output rows per thread;
 * implicit GEMM: the input and the result on the padded grid (``N x C x
   Hp x Wp`` and ``N x O x Hp x Wp``); the weight gradient one weight-sized
   partial sum per thread;
@@ -105,8 +108,13 @@ __all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "corr2d_til
 #: never choose it, measuring may. "planes" is a forward pass with one input
 #: channel per group (LeNet's first layer, depthwise layers) at stride 1 as
 #: single-image correlations, vectorised along each output plane's rows
-#: (`planes_admissible`); the rules never choose it either.
-ALGORITHMS = ("direct", "blocked", "blocked-narrow", "implicit", "im2col", "winograd", "planes")
+#: (`planes_admissible`); the rules never choose it either. "pixels" is the
+#: input gradient with one group by the kernel of ``_cy/conv_pixels.h``:
+#: output pixels in the vectors and six of the input's channels a tile,
+#: where "blocked" puts the channels in the lanes (LeNet's 6 fill 6 of 8);
+#: measured only.
+ALGORITHMS = ("direct", "blocked", "blocked-narrow", "implicit", "im2col", "winograd", "planes",
+              "pixels")
 
 #: The plain direct loops beat the blocked kernels and every GEMM below this
 #: many output channels per group for the forward pass and the input
@@ -459,6 +467,28 @@ def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
     return y
 
 
+def _pixels(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, dilation: Pair,
+            rows: Pair) -> np.ndarray:
+    """Stride-1 direct correlation of the padded ``xp`` vectorised along output pixels
+    (``_conv.conv2d_pixels``), for one group: ``wg`` is ``(1, C, S, kh, kw)``, laid
+    out here as groups of `_conv.PIXEL_CHANNELS` output channels, the last one
+    padded with zero weights. ``xp``'s rows must reach the output row rounded up
+    to whole chunks (`_conv.pixel_chunk`) plus the kernel's reach; ``rows`` as
+    `_oc_blocked`'s. Workspace besides the output: the laid-out weights and one
+    row of every group channel per thread."""
+    _, C, S, kh, kw = wg.shape
+    R = _conv.PIXEL_CHANNELS
+    wr = np.zeros((-(-C // R) * R, S, kh, kw), dtype=xp.dtype)
+    wr[:C] = wg[0]
+    wr = np.ascontiguousarray(wr.reshape(-1, R, S, kh, kw).transpose(0, 2, 3, 4, 1))
+    y = np.empty((xp.shape[0], C, *out_hw), dtype=xp.dtype)
+    threads = _threads(y.size * S * kh * kw)
+    chunk = _conv.pixel_chunk(xp.dtype.itemsize)
+    out_rows = np.empty((threads, R * -(-out_hw[1] // chunk) * chunk), dtype=xp.dtype)
+    _conv.conv2d_pixels(xp, wr, y, out_rows, *dilation, threads, *rows)
+    return y
+
+
 def _oc_blocked_grad_weight(xp: np.ndarray, grad_output: np.ndarray, weight_shape: Shape4,
                             stride: Pair, dilation: Pair, groups: int,
                             narrow: bool = False) -> np.ndarray:
@@ -509,7 +539,7 @@ def _phase_taps(k: int, s: int, d: int, phase: int) -> tuple[slice, int, int, in
 
 def _oc_blocked_grad_input(grad_output: np.ndarray, weight: np.ndarray, input_shape: Shape4,
                            stride: Pair, padding: Pads, dilation: Pair, groups: int,
-                           narrow: bool = False) -> np.ndarray:
+                           narrow: bool = False, pixels: bool = False) -> np.ndarray:
     """The input gradient as forward passes of the channel-blocked kernel, one per stride phase.
 
     Padded-input row ``R = r + sh*u`` (phase ``r = R mod sh``) receives from
@@ -521,7 +551,8 @@ def _oc_blocked_grad_input(grad_output: np.ndarray, weight: np.ndarray, input_sh
     rows and columns of its phase that survive the crop to the unpadded
     input, cover the input gradient with no multiplication by an inserted
     zero. At stride 1 it is the single correlation with the kernel turned
-    half a turn.
+    half a turn. With ``pixels`` (one group) each correlation runs on
+    `_pixels`' kernel instead, its grid widened to whole chunks of pixels.
     """
     N, C, H, W = input_shape
     O, Cg, kh, kw = weight.shape
@@ -538,12 +569,17 @@ def _oc_blocked_grad_input(grad_output: np.ndarray, weight: np.ndarray, input_sh
                 continue  # no tap reaches this phase: its gradient is zero
             hw = (u1 - u0, v1 - v0)
             reach = ((nr - 1) * step_r, (nc - 1) * step_c)
-            grid = (hw[0] + reach[0], hw[1] + reach[1])
+            width = hw[1]
+            if pixels:  # whole chunks of pixels: the zero columns past the phase's width
+                chunk = _conv.pixel_chunk(grad_output.dtype.itemsize)
+                width = -(-width // chunk) * chunk
+            grid = (hw[0] + reach[0], width + reach[1])
             gp = _shifted(grad_output, grid, (qr - u0, qc - v0))
             lo = min(max(0, qr - u0), grid[0])  # gp's rows that hold grad_output's
             inside = (lo, max(lo, min(grid[0], qr - u0 + grad_output.shape[2])))
-            part = _oc_blocked(gp, swapped[:, :, :, rows, cols], hw, (1, 1), (step_r, step_c),
-                               narrow, inside)
+            taps = swapped[:, :, :, rows, cols]
+            part = (_pixels(gp, taps, hw, (step_r, step_c), inside) if pixels else
+                    _oc_blocked(gp, taps, hw, (1, 1), (step_r, step_c), narrow, inside))
             if (sh, sw) == (1, 1):
                 return part  # the one phase is the whole input gradient
             dx[:, :, r + sh * u0 - pt::sh, c + sw * v0 - pl::sw] = part
@@ -926,7 +962,8 @@ _CONV2D = {"direct": _conv2d_direct, "blocked": _conv2d_blocked,
 _GRAD_INPUT = {"direct": _grad_input_direct, "blocked": _oc_blocked_grad_input,
                "blocked-narrow": functools.partial(_oc_blocked_grad_input, narrow=True),
                "implicit": _grad_input_implicit, "im2col": _grad_input_im2col,
-               "winograd": _grad_input_winograd}
+               "winograd": _grad_input_winograd,
+               "pixels": functools.partial(_oc_blocked_grad_input, pixels=True)}
 _GRAD_WEIGHT = {"direct": _grad_weight_direct, "blocked": _grad_weight_blocked,
                 "blocked-narrow": functools.partial(_grad_weight_blocked, narrow=True),
                 "implicit": _grad_weight_implicit, "im2col": _grad_weight_im2col}
@@ -969,12 +1006,14 @@ def admissible(op: str, x_shape: Sequence[int], w_shape: Sequence[int], stride: 
     """The algorithms that can compute a layer op of this geometry, in `ALGORITHMS` order.
 
     All of them, except implicit GEMM off stride 1 or where its padded grids
-    would overflow a 32-bit BLAS int, Winograd outside `winograd_admissible`
-    and "planes" outside `planes_admissible`.
+    would overflow a 32-bit BLAS int, Winograd outside `winograd_admissible`,
+    "planes" outside `planes_admissible` and "pixels" but for the input
+    gradient with one group.
     """
     implicit = stride == (1, 1) and _fits_blas(x_shape, padding)
     special = {"winograd": winograd_admissible(op, w_shape, stride, padding, dilation, groups),
-               "planes": planes_admissible(op, w_shape, stride, dilation), "implicit": implicit}
+               "planes": planes_admissible(op, w_shape, stride, dilation), "implicit": implicit,
+               "pixels": op == "conv2d_grad_input" and groups == 1}
     return tuple(a for a in ALGORITHMS if special.get(a, True))
 
 
