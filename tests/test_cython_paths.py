@@ -664,6 +664,9 @@ def test_winograd_magnitude_is_the_largest_absolute_value_or_inf(dtype):
     for threads in (1, 2):
         assert wk.magnitude(a, threads) == 7.5
         assert wk.magnitude(a[:1000], threads) == np.abs(a[:1000]).max()
+        # pieces that do not divide the values: the last piece's tail counts too
+        odd = np.concatenate([a[:-1], np.ones(7, dtype), [dtype(-9.0)]])
+        assert wk.magnitude(odd, threads) == 9.0
         assert wk.magnitude(np.array([-0.0, info.smallest_subnormal], dtype), threads) == \
             info.smallest_subnormal
         assert wk.magnitude(np.array([info.max, -info.max], dtype), threads) == info.max

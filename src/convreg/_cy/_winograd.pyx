@@ -110,7 +110,7 @@ def magnitude(const floating[::1] a, int num_threads):
     one pass, in pieces on the team, exact (a maximum of bit patterns,
     ``winograd.h``)."""
     cdef Py_ssize_t n = a.shape[0], pieces = max(1, min(n // 65536, 4 * max(1, num_threads)))
-    cdef Py_ssize_t step = -(-n // pieces), q
+    cdef Py_ssize_t step = (n + pieces - 1) // pieces, q  # (cdivision: no floor of negatives)
     cdef uint64_t* most = <uint64_t*>calloc(pieces, sizeof(uint64_t))
     if most == NULL:
         raise MemoryError()
