@@ -160,8 +160,9 @@ def input_transform(const floating[:, :, :, ::1] x, floating[:, ::1] V, floating
     if (tw < 1 or r0 < 0 or rows < 0 or V.shape[0] != 16 or V.shape[1] < C * T
             or buf.shape[0] < num_threads or buf.shape[1] < 4 * (2 * tw + 2)):
         raise ValueError(f"input_transform: V {(V.shape[0], V.shape[1])} or buf "
-                         f"{(buf.shape[0], buf.shape[1])} does not fit tile rows {r0}..{r0 + rows - 1}"
-                         f" ({tw} tiles wide) of x {(n, C, h, w)} on {num_threads} threads")
+                         f"{(buf.shape[0], buf.shape[1])} does not fit tile rows "
+                         f"{r0}..{r0 + rows - 1} ({tw} tiles wide) of x {(n, C, h, w)} "
+                         f"on {num_threads} threads")
     cdef Py_ssize_t plane = V.shape[1]
     cdef Py_ssize_t q, m, c, ti
     cdef floating* row

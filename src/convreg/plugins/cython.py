@@ -467,13 +467,20 @@ def _oc_blocked(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, stride: Pair,
     return y
 
 
+def _pixel_width(width: int, dtype: np.dtype[Any]) -> int:
+    """``width`` pixels rounded up to the whole chunks `_pixels`' kernel computes a row in
+    on this CPU (`_conv.pixel_chunk`)."""
+    chunk = _conv.pixel_chunk(dtype.itemsize)
+    return -(-width // chunk) * chunk
+
+
 def _pixels(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, dilation: Pair,
             rows: Pair) -> np.ndarray:
     """Stride-1 direct correlation of the padded ``xp`` vectorised along output pixels
     (``_conv.conv2d_pixels``), for one group: ``wg`` is ``(1, C, S, kh, kw)``, laid
     out here as groups of `_conv.PIXEL_CHANNELS` output channels, the last one
     padded with zero weights. ``xp``'s rows must reach the output row rounded up
-    to whole chunks (`_conv.pixel_chunk`) plus the kernel's reach; ``rows`` as
+    to whole chunks (`_pixel_width`) plus the kernel's reach; ``rows`` as
     `_oc_blocked`'s. Workspace besides the output: the laid-out weights and one
     row of every group channel per thread."""
     _, C, S, kh, kw = wg.shape
@@ -483,8 +490,7 @@ def _pixels(xp: np.ndarray, wg: np.ndarray, out_hw: Pair, dilation: Pair,
     wr = np.ascontiguousarray(wr.reshape(-1, R, S, kh, kw).transpose(0, 2, 3, 4, 1))
     y = np.empty((xp.shape[0], C, *out_hw), dtype=xp.dtype)
     threads = _threads(y.size * S * kh * kw)
-    chunk = _conv.pixel_chunk(xp.dtype.itemsize)
-    out_rows = np.empty((threads, R * -(-out_hw[1] // chunk) * chunk), dtype=xp.dtype)
+    out_rows = np.empty((threads, R * _pixel_width(out_hw[1], xp.dtype)), dtype=xp.dtype)
     _conv.conv2d_pixels(xp, wr, y, out_rows, *dilation, threads, *rows)
     return y
 
@@ -569,10 +575,8 @@ def _oc_blocked_grad_input(grad_output: np.ndarray, weight: np.ndarray, input_sh
                 continue  # no tap reaches this phase: its gradient is zero
             hw = (u1 - u0, v1 - v0)
             reach = ((nr - 1) * step_r, (nc - 1) * step_c)
-            width = hw[1]
-            if pixels:  # whole chunks of pixels: the zero columns past the phase's width
-                chunk = _conv.pixel_chunk(grad_output.dtype.itemsize)
-                width = -(-width // chunk) * chunk
+            # (pixels: whole chunks of pixels, zero columns past the phase's width)
+            width = _pixel_width(hw[1], grad_output.dtype) if pixels else hw[1]
             grid = (hw[0] + reach[0], width + reach[1])
             gp = _shifted(grad_output, grid, (qr - u0, qc - v0))
             lo = min(max(0, qr - u0), grid[0])  # gp's rows that hold grad_output's
