@@ -567,6 +567,36 @@ cdef int _check_columns(Py_ssize_t n, Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw
     return 0
 
 
+cdef inline void _unfold_rows(const floating* xc, Py_ssize_t H, Py_ssize_t W, floating* out,
+                              Py_ssize_t a, Py_ssize_t b, Py_ssize_t sh, Py_ssize_t sw,
+                              Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt, Py_ssize_t pl,
+                              Py_ssize_t i0, Py_ssize_t first, Py_ssize_t stop,
+                              Py_ssize_t ow) noexcept nogil:
+    """One row of a column matrix, its output rows ``first <= i < stop``:
+    ``out[i*ow + j] = xc[(i0 + i)*sh + a*dh - pt, j*sw + b*dw - pl]`` (0 outside the
+    ``H x W`` plane ``xc``), the row of kernel tap ``(a, b)``."""
+    cdef Py_ssize_t iw0 = b * dw - pl, i, j, ih
+    cdef Range js = _inside(W, ow, sw, iw0)
+    cdef const floating* src
+    cdef floating* dst
+    for i in range(first, stop):
+        dst = out + i * ow
+        ih = (i0 + i) * sh + a * dh - pt
+        if ih < 0 or ih >= H:
+            memset(dst, 0, ow * sizeof(floating))
+            continue
+        src = xc + ih * W  # the row; its columns iw0 + j*sw for j in js lie inside it
+        for j in range(js.first):
+            dst[j] = 0
+        if sw == 1:
+            memcpy(dst + js.first, src + iw0 + js.first, (js.stop - js.first) * sizeof(floating))
+        else:
+            for j in range(js.first, js.stop):
+                dst[j] = src[iw0 + j * sw]
+        for j in range(js.stop, ow):
+            dst[j] = 0
+
+
 def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t kh,
            Py_ssize_t kw, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
            Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t i0, Py_ssize_t oh, Py_ssize_t ow,
@@ -582,32 +612,17 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t 
     cdef Py_ssize_t n = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t rows = C * kh * kw
     _check_columns(n, C, kh, kw, oh, ow, cols.shape)
-    cdef Py_ssize_t q, m, r, c, a, b, i, j, ih, iw0
-    cdef Range js
+    cdef Py_ssize_t q, m, r, i
     cdef convreg_interrupt halt = convreg_interrupt_start()
     with nogil:
         for q in prange(n * rows, schedule="static", num_threads=num_threads):
             m = q // rows
             r = q % rows
-            c = r // (kh * kw)
-            a = (r // kw) % kh
-            b = r % kw
-            iw0 = b * dw - pl
-            js = _inside(W, ow, sw, iw0)
-            for i in range(oh):
-                if (i & 63) == 0 and convreg_tick(&halt, 64 * ow):
+            for i in range(0, oh, 64):
+                if convreg_tick(&halt, 64 * ow):
                     break
-                ih = (i0 + i) * sh + a * dh - pt
-                if ih < 0 or ih >= H:
-                    for j in range(ow):
-                        cols[m, r, i * ow + j] = 0
-                    continue
-                for j in range(js.first):
-                    cols[m, r, i * ow + j] = 0
-                for j in range(js.first, js.stop):
-                    cols[m, r, i * ow + j] = x[m, c, ih, iw0 + j * sw]
-                for j in range(js.stop, ow):
-                    cols[m, r, i * ow + j] = 0
+                _unfold_rows(&x[m, r // (kh * kw), 0, 0], H, W, &cols[m, r, 0], (r // kw) % kh,
+                             r % kw, sh, sw, dh, dw, pt, pl, i0, i, min(oh, i + 64), ow)
     convreg_interrupt_finish(&halt)
 
 
