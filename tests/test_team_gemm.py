@@ -189,3 +189,82 @@ def test_gemm_algorithms_hold_blas_at_one_thread_inside_the_call_only(how, monke
         assert seen, f"{how} ran no team GEMM for {op}"
         assert all(s == {1} for s in seen), seen
         assert set(_blas_threads()) == {2}
+
+
+# Which BLAS the GEMMs call (convreg._blas): NumPy's OpenBLAS where found, SciPy's
+# otherwise or on request. The oracle is NumPy's float64 product.
+
+_PRODUCT = """
+import sys, numpy as np, convreg.plugins.cython
+from convreg import _blas
+from convreg._cy import _gemm
+from convreg.threads import one_blas_thread
+rng = np.random.default_rng(7)
+for dtype in (np.float32, np.float64):
+    A = rng.standard_normal((3, 17, 33)).astype(dtype)
+    B = rng.standard_normal((3, 33, 300)).astype(dtype)
+    C = np.full((3, 17, 300), np.nan, dtype=dtype)
+    with one_blas_thread(2) as team:
+        _gemm.matmul(A, B, C, team)
+    want = np.matmul(A.astype(np.float64), B.astype(np.float64))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    assert np.allclose(C, want, rtol=tol, atol=tol), (dtype, np.abs(C - want).max())
+print(_blas.describe())
+"""
+
+
+def _describe_in_child(env: dict[str, str]) -> tuple[str, str]:
+    """What a fresh interpreter with ``env`` says its GEMMs call, after checking a
+    product through them; and what it logged."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _PRODUCT], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip(), done.stderr
+
+
+def test_gemms_call_numpys_blas_where_it_is_found():
+    from convreg import _blas
+
+    found = _blas.numpy_gemm()
+    said, _ = _describe_in_child({"CONVREG_BLAS": "numpy"})
+    assert said == _blas.describe()
+    if found is None:  # NumPy built on another BLAS (MKL, Accelerate, a system OpenBLAS)
+        assert said.startswith("SciPy's BLAS"), said
+    else:
+        assert said == found.name and said.startswith("NumPy's OpenBLAS"), said
+        assert found.ilp64 and found.sgemm and found.dgemm
+
+
+def test_convreg_blas_scipy_keeps_the_gemms_on_scipys():
+    said, _ = _describe_in_child({"CONVREG_BLAS": "scipy"})
+    assert said.startswith("SciPy's BLAS"), said
+
+
+def test_an_unknown_convreg_blas_warns_and_takes_the_default(caplog):
+    import logging
+
+    from convreg import _blas
+
+    expected = _blas.numpy_gemm()
+    with pytest.MonkeyPatch.context() as mp, caplog.at_level(logging.WARNING, "convreg"):
+        mp.setenv("CONVREG_BLAS", "mkl")
+        assert _blas.numpy_gemm() == expected
+    assert "CONVREG_BLAS='mkl' is not 'numpy' or 'scipy'" in caplog.text
+
+
+def test_numpy_gemm_declines_a_library_without_a_named_gemm(monkeypatch):
+    """A library that is not NumPy's OpenBLAS, or exports no GEMM under a name that says
+    its int width, is never called: the kernels stay on SciPy's."""
+    from convreg import _blas
+    from convreg._cy import _openmp
+
+    monkeypatch.setattr(_blas, "_numpy_openblas", lambda: None)
+    assert _blas.numpy_gemm() is None
+    # A shared library that exports no GEMM: one of convreg's own kernel modules.
+    monkeypatch.setattr(_blas, "_numpy_openblas",
+                        lambda: {"filepath": _openmp.__file__, "version": "x", "architecture": "y"})
+    assert _blas.numpy_gemm() is None

@@ -357,6 +357,7 @@ def environment(rows: Sequence[Row] = ()) -> str:
     """What the figures were measured on: CPU, ISA variant, measured peaks, versions."""
     import threadpoolctl
 
+    from . import _blas
     from .plugins import cython
 
     peaks = sorted({(r.threads, r.peak) for r in rows})
@@ -376,6 +377,7 @@ def environment(rows: Sequence[Row] = ()) -> str:
     blas = [f"{p['internal_api']} {p.get('version')} ({p.get('architecture')})"
             for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     parts.append("BLAS " + ", ".join(blas))
+    parts.append(f"the kernels' GEMMs on {_blas.describe()}")
     return ", ".join(parts)
 
 

@@ -140,7 +140,7 @@ def _limit_blas() -> None:
 def blas_loaded() -> None:
     """Bring a BLAS library loaded since :func:`set_num_threads` under its count.
 
-    The cython backend calls this once its kernels have loaded SciPy's BLAS:
+    The cython backend calls this once its kernels have loaded their BLAS:
     a count set before that would otherwise not reach it (it did not: the
     kernels' GEMMs ran on 2 threads after ``set_num_threads(1)``).
     """
@@ -167,8 +167,8 @@ def limited(n: int) -> Iterator[None]:
 
 @functools.cache
 def _blas_libraries() -> tuple[Any, ...]:
-    """threadpoolctl's controllers of the BLAS libraries loaded now (SciPy's, which the
-    kernels call, is loaded with them)."""
+    """threadpoolctl's controllers of the BLAS libraries loaded now (NumPy's and SciPy's,
+    the kernels' GEMMs calling one of them: convreg._blas)."""
     from threadpoolctl import ThreadpoolController
 
     return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)

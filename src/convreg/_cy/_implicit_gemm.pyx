@@ -11,8 +11,8 @@ matrix. Positions ``m`` outside an image's
 ``1 - H_out W_out / (Hp Wp)`` of the flops: 7% for VGG's 56x56 layer, 23%
 for 14x14). The gradients are the same GEMMs transposed; the output
 gradient is given on the same grid with zeros outside the corners, so those
-positions add nothing. BLAS is SciPy's (``scipy.linalg.cython_blas``,
-``blas.pxi``), called without the GIL, on one thread per call: the OpenMP
+positions add nothing. BLAS is NumPy's OpenBLAS or SciPy's
+(``blas.pxi``, ``convreg/_blas.py``), called without the GIL, on one thread per call: the OpenMP
 team takes the images, each cut into pieces of positions ``m``, and runs
 every tap's GEMM of a piece (``_gemm.pyx`` says why not BLAS's own
 threads). A piece of the forward pass owns its output columns; a piece of

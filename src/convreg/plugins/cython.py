@@ -91,7 +91,7 @@ except ImportError as exc:  # not built: listed unavailable with this reason
     _IMPORT_ERROR: ImportError | None = exc
 else:
     _IMPORT_ERROR = None
-    blas_loaded()  # the kernels loaded SciPy's BLAS: under set_num_threads's count too
+    blas_loaded()  # the kernels loaded a BLAS (convreg._blas): under set_num_threads's count too
 
 __all__ = ["CythonBackend", "ALGORITHMS", "admissible", "algorithm", "corr2d_tiles", "plan_of",
            "use_gemm", "winograd_admissible", "planes_admissible", "WINOGRAD_OPS",
@@ -327,9 +327,9 @@ class _Columns:
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, team: int) -> None:
     """``out[i] = a[i] @ b[i]`` (``a`` may hold one matrix for all) on a team of ``team``
-    threads (``_gemm.matmul``). A team of one takes NumPy's matmul: its BLAS, held at
-    one thread by `one_blas_thread` (or on its own threads off the main thread), ran
-    1.25x faster than SciPy's on im2col's 1x1 layer (OpenBLAS 0.3.31 and 0.3.30)."""
+    threads (``_gemm.matmul``). A team of one takes NumPy's matmul, held at one thread by
+    `one_blas_thread` (or on its own threads off the main thread): the same BLAS the
+    team's pieces call where convreg._blas finds NumPy's, without cutting the GEMMs."""
     if team == 1:
         np.matmul(a, b, out=out)
     else:
