@@ -31,14 +31,16 @@ pytestmark = pytest.mark.skipif("cython" not in implementing("conv2d"),
 
 @contextlib.contextmanager
 def forced(how: str, workspace: int):
-    """Every layer op runs ``how`` (where admissible: implicit GEMM is stride 1 only)."""
-    saved = cython.WORKSPACE_BYTES
-    cython.WORKSPACE_BYTES = workspace
+    """Every layer op runs ``how`` (where admissible: implicit GEMM is stride 1 only),
+    im2col's columns bounded by ``workspace`` bytes: a block, or one thread's band in
+    the forward pass (1 byte: no band fits, so the forward pass takes blocks too)."""
+    saved = cython.WORKSPACE_BYTES, cython.COLUMN_BAND_BYTES
+    cython.WORKSPACE_BYTES = cython.COLUMN_BAND_BYTES = workspace
     try:
         with convreg.planner.force(how):
             yield
     finally:
-        cython.WORKSPACE_BYTES = saved
+        cython.WORKSPACE_BYTES, cython.COLUMN_BAND_BYTES = saved
 
 
 ISA_LEVELS = cython._conv.isa_levels() if cython._IMPORT_ERROR is None else [0]
@@ -546,6 +548,55 @@ def test_winograd_blocks_are_four_times_the_l2_cache_within_bounds():
     assert ws(64 << 10) == 1 << 20 and ws(32 << 20) == 16 << 20  # clamped
     assert ws(None) == 4 << 20  # not known
     assert cython.WINOGRAD_WORKSPACE_BYTES == ws(convreg.planner.cache_bytes(2))
+
+
+def test_im2col_bands_are_four_times_the_l2_cache_within_bounds():
+    bb = cython._column_band_bytes
+    assert bb(512 << 10) == 2 << 20  # the AVX2 EPYC's L2
+    assert bb(64 << 10) == 1 << 20 and bb(32 << 20) == 16 << 20  # clamped
+    assert bb(None) == 4 << 20  # not known
+    assert cython.COLUMN_BAND_BYTES == bb(convreg.planner.cache_bytes(2))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("N, oh, row_bytes, want", [
+    (8, 28, 64 << 10, 14),  # the strided layer: 16 rows fit 1 MiB; two bands of 14
+    (8, 5, 1 << 10, 5),  # small images: whole ones
+    (2, 9, 2 << 20, 0),  # one row's columns exceed the bound: no band
+    (1, 28, 64 << 10, None),  # one image: cut so that each thread gets two bands
+    (1, 7, 1 << 10, None),
+])
+def test_im2col_bands_fill_the_bound_and_spread_over_the_team(N, oh, row_bytes, want, threads,
+                                                              monkeypatch):
+    monkeypatch.setattr(cython, "COLUMN_BAND_BYTES", 1 << 20)
+    band = cython._column_band(row_bytes // 4, (oh, 1), N, threads, 4)
+    if want is not None:
+        assert band == want
+    else:  # no taller than two bands a thread allow, and of equal height
+        bands = -(-oh // band)
+        assert 1 <= band <= -(-oh // (2 * threads))
+        assert band * bands - oh < bands  # the last band short by less than one row each
+    assert band * row_bytes <= 1 << 20
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_banded_im2col_refuses_what_it_cannot_compute(dtype):
+    x = np.zeros((2, 4, 9, 9), dtype)
+    w3 = np.zeros((2, 3, 2 * 3 * 3), dtype)
+    y = np.zeros((2, 6, 7 * 7), dtype)
+    cols = np.zeros((2, 18 * 3 * 7), dtype)
+    conv = cython._conv.conv2d_im2col
+    conv(x, w3, y, cols, 3, 3, 1, 1, 1, 1, 0, 0, 7, 3, 2)  # fits
+    with pytest.raises(ValueError, match="cols must hold 378 values for each of 3 threads"):
+        conv(x, w3, y, cols, 3, 3, 1, 1, 1, 1, 0, 0, 7, 3, 3)
+    with pytest.raises(ValueError, match="cols must hold 504 values"):
+        conv(x, w3, y, cols, 3, 3, 1, 1, 1, 1, 0, 0, 7, 4, 2)
+    with pytest.raises(ValueError, match="do not fit"):
+        conv(x, w3, y, cols, 3, 2, 1, 1, 1, 1, 0, 0, 7, 3, 2)  # K is not C/G*kh*kw
+    with pytest.raises(ValueError, match="do not fit"):
+        conv(x, w3, y, cols, 3, 3, 1, 1, 1, 1, 0, 0, 6, 3, 2)  # rows of 6 do not tile 49
+    with pytest.raises(ValueError, match="do not fit"):
+        conv(x, w3, y, cols, 3, 3, 1, 1, 1, 1, 0, 0, 7, 0, 2)  # no band
 
 
 def test_cache_sizes_are_read_per_level_leaving_out_instruction_caches(tmp_path):

@@ -62,6 +62,7 @@ cdef extern from "conv_pixels.h" nogil:
 include "cpu_dispatch.pxi"
 include "interrupt.pxi"
 include "buffers.pxi"
+include "blas.pxi"
 
 
 #: Channels in one 64-byte vector, by dtype name. A block of output channels
@@ -623,6 +624,61 @@ def im2col(const floating[:, :, :, ::1] x, floating[:, :, ::1] cols, Py_ssize_t 
                     break
                 _unfold_rows(&x[m, r // (kh * kw), 0, 0], H, W, &cols[m, r, 0], (r // kw) % kh,
                              r % kw, sh, sw, dh, dw, pt, pl, i0, i, min(oh, i + 64), ow)
+    convreg_interrupt_finish(&halt)
+
+
+def conv2d_im2col(const floating[:, :, :, ::1] x, const floating[:, :, ::1] w3,
+                  floating[:, :, ::1] y, floating[:, ::1] cols, Py_ssize_t kh, Py_ssize_t kw,
+                  Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pt,
+                  Py_ssize_t pl, Py_ssize_t ow, Py_ssize_t band, int num_threads):
+    """The forward pass by im2col, each band of output rows unfolded and multiplied by
+    one thread in its own columns.
+
+    ``y[n, g*Og + o, i*ow + j] = sum_r w3[g, o, r] * cols[r, i*ow + j]``, ``cols``
+    being image ``n``'s column matrix of group ``g`` (:func:`im2col`'s, zero
+    padding implicit): ``x`` is ``(N, C, H, W)``, ``w3`` ``(G, Og, C/G*kh*kw)``,
+    ``y`` ``(N, G*Og, oh*ow)``. A task is one image's band of ``band`` output
+    rows: its thread unfolds the band into its own row of ``cols`` (``(threads,
+    C/G*kh*kw*band*ow)`` at least) and multiplies it there at once, one
+    single-threaded BLAS call a group, while the columns are still in the
+    core's cache; unfolding a whole block first wrote them out to the shared
+    cache or memory and read them back.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t G = w3.shape[0], Og = w3.shape[1], K = w3.shape[2]
+    cdef Py_ssize_t plane = y.shape[2], oh = plane // ow if ow > 0 else 0
+    if (G < 1 or C % G or kh < 1 or kw < 1 or K != C // G * kh * kw or y.shape[0] != N
+            or y.shape[1] != G * Og or ow < 1 or plane != oh * ow or band < 1):
+        raise ValueError(f"conv2d_im2col: x {(N, C, H, W)}, w3 {(G, Og, K)}, a {kh}x{kw} "
+                         f"kernel and y {(y.shape[0], y.shape[1], plane)} in rows of {ow} "
+                         f"(bands of {band}) do not fit")
+    if cols.shape[0] < num_threads or cols.shape[1] < K * band * ow:
+        raise ValueError(f"conv2d_im2col: cols must hold {K * band * ow} values for each of "
+                         f"{num_threads} threads")
+    if max(K, Og, plane, band * ow) > _INT_MAX:
+        raise ValueError("conv2d_im2col: a GEMM's dimension exceeds a 32-bit BLAS int")
+    if N == 0 or oh == 0 or G * Og == 0:
+        return
+    cdef Py_ssize_t bands = (oh + band - 1) // band, Cg = C // G
+    cdef Py_ssize_t q, n, i0, rows, L, g, r
+    cdef floating* buf
+    cdef convreg_interrupt halt = convreg_interrupt_start()
+    with nogil, parallel(num_threads=num_threads):
+        buf = &cols[threadid(), 0]  # a team never has more threads than asked
+        for q in prange(N * bands, schedule="static"):
+            n = q // bands
+            i0 = (q % bands) * band
+            rows = min(band, oh - i0)
+            L = rows * ow
+            if convreg_tick(&halt, L * K * G * Og):
+                continue
+            for g in range(G):
+                for r in range(K):
+                    _unfold_rows(&x[n, g * Cg + r // (kh * kw), 0, 0], H, W, buf + r * L,
+                                 (r // kw) % kh, r % kw, sh, sw, dh, dw, pt, pl, i0, 0, rows, ow)
+                # y[n, g*Og:, i0*ow:][:, :L]^T = cols^T w3[g]^T (column-major)
+                _gemm(b"N", b"N", <int>L, <int>Og, <int>K, buf, <int>L, &w3[g, 0, 0], <int>K, 0,
+                      &y[n, g * Og, i0 * ow], <int>plane)
     convreg_interrupt_finish(&halt)
 
 

@@ -27,8 +27,6 @@ from cython.parallel cimport prange, threadid
 include "interrupt.pxi"
 include "blas.pxi"
 
-cdef int _INT_MAX = 2147483647
-
 cdef Py_ssize_t _ld(Py_ssize_t stride, Py_ssize_t column_stride, Py_ssize_t itemsize,
                     Py_ssize_t rows, Py_ssize_t columns, str name) except -1:
     """A matrix's leading dimension (its row stride in items), checked for BLAS, whose

@@ -21,6 +21,9 @@ ctypedef void (*dgemm64_t)(char* transa, char* transb, int64_t* m, int64_t* n, i
                            double* alpha, double* a, int64_t* lda, double* b, int64_t* ldb,
                            double* beta, double* c, int64_t* ldc) noexcept nogil
 
+# The largest dimension a 32-bit BLAS int holds.
+cdef int _INT_MAX = 2147483647
+
 # SciPy's, always set; NumPy's 64-bit-int ones, NULL unless chosen. The
 # kernels check every dimension against a 32-bit int whichever runs.
 cdef sgemm_t sgemm

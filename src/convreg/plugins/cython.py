@@ -28,9 +28,11 @@ quarter of such a call). The rules:
   of pixels (or taps) x channels held in registers across the whole sum;
 * otherwise, at stride 1, implicit GEMM (``_cy/_implicit_gemm.pyx``: one
   BLAS call per kernel tap over a shifted view of the padded input);
-* otherwise im2col + GEMM (col2im for the input gradient), a batch slice
-  at a time; a 1x1 unpadded kernel at stride 1 uses its input as the
-  column matrix.
+* otherwise im2col + GEMM (col2im for the input gradient): the forward
+  pass a band of output rows per task, unfolded and multiplied by one
+  thread in its own cache-sized columns (``_conv.conv2d_im2col``); the
+  gradients a batch slice at a time; a 1x1 unpadded kernel at stride 1
+  uses its input as the column matrix.
 
 Every GEMM (im2col's, Winograd's, implicit GEMM's) runs on the OpenMP team
 that runs the kernels, cut into pieces of one single-threaded BLAS call
@@ -62,10 +64,14 @@ size of its largest operand, never a column matrix of all patches:
   1-16 MiB) for the transformed input and the GEMMs' results of a block of
   tiles, and four rows of the padded tile grid per thread (the transforms
   read the input unpadded);
-* im2col: one column buffer of at most ``WORKSPACE_BYTES`` (32 MiB; more
-  only when a single output row's ``C * kh * kw * W_out`` columns exceed
-  it), reused for every block of images or of one image's output rows,
-  plus, for the weight gradient, one weight-sized partial sum per thread.
+* im2col: the forward pass, one band of columns per thread, at most
+  ``COLUMN_BAND_BYTES`` each (four times the L2 cache, 1-16 MiB); the
+  gradients, and a forward pass whose single output row's ``C * kh * kw *
+  W_out`` columns exceed that, one column buffer of at most
+  ``WORKSPACE_BYTES`` (32 MiB; more only when a single output row's
+  columns exceed it), reused for every block of images or of one image's
+  output rows, plus, for the weight gradient, one weight-sized partial sum
+  per thread.
 """
 
 from __future__ import annotations
@@ -258,6 +264,12 @@ def _valid_corr2d(X: np.ndarray, K: np.ndarray, pads: tuple[int, int, int, int])
 WORKSPACE_BYTES = 32 << 20
 
 
+def _is_own_columns(k_hw: Pair, stride: Pair, padding: Pads) -> bool:
+    """Whether an input is its own column matrix: a 1x1 kernel at stride 1 without
+    padding reads each pixel once, in order, so im2col needs no copy."""
+    return k_hw == (1, 1) and stride == (1, 1) and not any(padding)
+
+
 class _Columns:
     """im2col / col2im for one layer geometry, block by block, with one reused buffer.
 
@@ -274,9 +286,7 @@ class _Columns:
                  dilation: Pair, dtype: np.dtype[Any]) -> None:
         N, C = x_shape[:2]
         rows, (oh, ow) = C * k_hw[0] * k_hw[1], y_hw
-        # A 1x1 kernel at stride 1 without padding reads each pixel once, in
-        # order: the input already is its column matrix, no copy needed.
-        self.identity = k_hw == (1, 1) and stride == (1, 1) and not any(padding)
+        self.identity = _is_own_columns(k_hw, stride, padding)
         per_row = max(1, rows * ow * np.dtype(dtype).itemsize)
         fit = WORKSPACE_BYTES // per_row  # output rows of columns the workspace holds
         if self.identity:
@@ -633,15 +643,46 @@ def _conv2d_implicit(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pa
     return _corner(out, grid_hw, (0, 0, *out_hw))
 
 
+def _column_band_bytes(l2: int | None) -> int:
+    """Winograd's block bound, `_winograd_workspace` (four times one core's L2 cache,
+    ``l2`` bytes, within 1-16 MiB). On the AVX2 EPYC (512 KiB L2, RESULTS.md run 17)
+    im2col's forward pass ran alike in bands of 1, 2 or 4 MiB of columns a
+    thread, mostly faster than unfolding a whole block first (VGG 64 1.2-1.3x,
+    LeNet 1.0-1.5x), the strided layer within 5% either way and best in the
+    largest bands; 128-512 KiB made the GEMMs too thin."""
+    return _winograd_workspace(l2)
+
+
+def _column_band(K: int, out_hw: Pair, N: int, threads: int, itemsize: int) -> int:
+    """Output rows a band of the forward pass by im2col takes: as many as
+    `COLUMN_BAND_BYTES` of ``K``-row columns hold, and few enough that the team has
+    at least two bands a thread; 0 where one row's columns alone exceed the bound."""
+    oh, ow = out_hw
+    fit = COLUMN_BAND_BYTES // max(1, K * ow * itemsize)
+    spread = -(-oh * N // (2 * threads))  # rows a band may take for 2 bands a thread
+    most = min(fit, oh, max(1, spread))
+    if most < 1:
+        return 0
+    return -(-oh // -(-oh // most))  # the image's rows in bands of equal height
+
+
 def _conv2d_im2col(x: np.ndarray, weight: np.ndarray, out_hw: Pair, stride: Pair, padding: Pads,
                    dilation: Pair, groups: int) -> np.ndarray:
     N = x.shape[0]
     O, Cg, kh, kw = weight.shape
     K, Og = Cg * kh * kw, O // groups
-    columns = _Columns(x.shape, (kh, kw), out_hw, stride, padding, dilation, x.dtype)
     w3 = weight.reshape(groups, Og, K)
-    y = np.empty((N, O, *out_hw), dtype=x.dtype)  # every block is a GEMM's output
+    y = np.empty((N, O, *out_hw), dtype=x.dtype)  # every band or block is a GEMM's output
     threads = _threads(y.size * K)
+    own = _is_own_columns((kh, kw), stride, padding)
+    band = 0 if own or y.size == 0 else _column_band(K, out_hw, N, threads, x.itemsize)
+    if band:
+        cols = np.empty((threads, K * band * out_hw[1]), dtype=x.dtype)
+        with one_blas_thread(threads) as team:
+            _conv.conv2d_im2col(x, w3, y.reshape(N, O, -1), cols, kh, kw, *stride, *dilation,
+                                padding[0], padding[2], out_hw[1], band, team)
+        return y
+    columns = _Columns(x.shape, (kh, kw), out_hw, stride, padding, dilation, x.dtype)
     with one_blas_thread(threads) as team:
         for images, rows in columns.blocks(N):
             cols, y3 = columns.unfold(x, images, rows, threads), _rows(y, images, rows)
@@ -885,6 +926,11 @@ def _winograd_workspace(l2: int | None) -> int:
 #: whole images, or of one image's tile rows, that fit. Set from this CPU's
 #: L2 cache when convreg loads (`_winograd_workspace`).
 WINOGRAD_WORKSPACE_BYTES = _winograd_workspace(planner.cache_bytes(2))
+
+#: Upper bound on one thread's columns in the forward pass by im2col (a band of
+#: output rows, `_conv.conv2d_im2col`). Set from this CPU's L2 cache when
+#: convreg loads (`_column_band_bytes`).
+COLUMN_BAND_BYTES = _column_band_bytes(planner.cache_bytes(2))
 
 
 def _winograd(x: np.ndarray, weight: np.ndarray, adjoint: bool, padding: Pads, out_hw: Pair,
