@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import warnings
 from typing import NamedTuple
 
 __all__ = ["Gemm", "numpy_gemm", "describe", "chosen"]
@@ -65,8 +66,8 @@ def numpy_gemm() -> Gemm | None:
     under a name that says its int width, or ``CONVREG_BLAS=scipy``."""
     choice = os.environ.get("CONVREG_BLAS", "").strip().lower()
     if choice not in ("", "numpy", "scipy"):
-        _log.warning("CONVREG_BLAS=%r is not 'numpy' or 'scipy'; using the default, NumPy's",
-                     choice)
+        warnings.warn(f"CONVREG_BLAS={choice!r} is not 'numpy' or 'scipy'; ignored (the "
+                      f"kernels call NumPy's BLAS where found)", RuntimeWarning, stacklevel=2)
     if choice == "scipy":
         return None
     try:

@@ -90,8 +90,9 @@ cdef int _choose_blas() except -1:
         if _gemm_agrees():
             which.chosen = found.name
             return 0
-        which._log.warning("%s computed a test product wrongly; convreg's GEMMs call "
-                           "SciPy's BLAS instead", found.name)
+        import warnings
+        warnings.warn(f"{found.name} computed a test product wrongly; convreg's GEMMs call "
+                      f"SciPy's BLAS instead", RuntimeWarning, stacklevel=2)
         sgemm64, dgemm64 = NULL, NULL
     which.chosen = "SciPy's BLAS (scipy.linalg.cython_blas, 32-bit ints)"
     return 0
