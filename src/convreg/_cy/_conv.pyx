@@ -591,6 +591,9 @@ cdef inline void _unfold_rows(const floating* xc, Py_ssize_t H, Py_ssize_t W, fl
             dst[j] = 0
         if sw == 1:
             memcpy(dst + js.first, src + iw0 + js.first, (js.stop - js.first) * sizeof(floating))
+        elif sw == 2:  # the stride a constant: the compiler vectorises the gather
+            for j in range(js.first, js.stop):
+                dst[j] = src[iw0 + 2 * j]
         else:
             for j in range(js.first, js.stop):
                 dst[j] = src[iw0 + j * sw]
