@@ -270,3 +270,31 @@ def test_numpy_gemm_declines_a_library_without_a_named_gemm(monkeypatch):
     monkeypatch.setattr(_blas, "_numpy_openblas",
                         lambda: {"filepath": _openmp.__file__, "version": "x", "architecture": "y"})
     assert _blas.numpy_gemm() is None
+
+
+def test_the_blas_is_looked_up_once_for_all_kernel_modules():
+    """Three kernel modules include blas.pxi; the lookup, and its warning about a bad
+    CONVREG_BLAS, happen once a process."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import warnings; warnings.simplefilter('always')\n"
+            "import convreg.plugins.cython, convreg._cy._gemm, convreg._cy._implicit_gemm\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "CONVREG_BLAS": "mkl"})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("CONVREG_BLAS='mkl' is not 'numpy' or 'scipy'") == 1, done.stderr
+
+
+def test_a_rejected_library_is_no_kernel_modules_choice(monkeypatch):
+    from convreg import _blas
+
+    monkeypatch.setattr(_blas, "_asked", False)
+    monkeypatch.setattr(_blas, "_selected", None)
+    monkeypatch.setattr(_blas, "numpy_gemm", lambda: _blas.Gemm(1, 2, True, "a stand-in BLAS"))
+    found = _blas.selected()
+    assert found is not None and found.name == "a stand-in BLAS"
+    with pytest.warns(RuntimeWarning, match="a stand-in BLAS computed a test product wrongly"):
+        _blas.reject(found)
+    assert _blas.selected() is None

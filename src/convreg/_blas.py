@@ -27,7 +27,7 @@ import os
 import warnings
 from typing import NamedTuple
 
-__all__ = ["Gemm", "numpy_gemm", "describe", "chosen"]
+__all__ = ["Gemm", "numpy_gemm", "selected", "reject", "describe", "chosen"]
 
 _log = logging.getLogger("convreg")
 
@@ -91,8 +91,32 @@ def numpy_gemm() -> Gemm | None:
     return None
 
 
+# The process's choice: numpy_gemm()'s answer once `selected` has asked (None after
+# `reject`). Three kernel modules include blas.pxi, and each asks when it loads:
+# so the libraries are looked up once (threadpoolctl walks every loaded library,
+# 1-7 ms) and a bad CONVREG_BLAS is warned about once, not three times.
+_asked = False
+_selected: Gemm | None = None
+
 # Set by the kernel modules (blas.pxi) when they load: the library they call.
 chosen: str = "not loaded yet"
+
+
+def selected() -> Gemm | None:
+    """:func:`numpy_gemm`'s answer, looked up once per process; None after :func:`reject`."""
+    global _asked, _selected
+    if not _asked:
+        _selected, _asked = numpy_gemm(), True
+    return _selected
+
+
+def reject(found: Gemm) -> None:
+    """``found`` computed a kernel module's test product wrongly: warn, and have every
+    kernel module call SciPy's BLAS (:func:`selected` answers None from now on)."""
+    global _asked, _selected
+    _selected, _asked = None, True
+    warnings.warn(f"{found.name} computed a test product wrongly; convreg's GEMMs call "
+                  f"SciPy's BLAS instead", RuntimeWarning, stacklevel=2)
 
 
 def describe() -> str:

@@ -83,16 +83,14 @@ cdef int _choose_blas() except -1:
 
     sgemm = <sgemm_t>_blas("sgemm")
     dgemm = <dgemm_t>_blas("dgemm")
-    found = which.numpy_gemm()
+    found = which.selected()
     if found is not None:
         sgemm64 = <sgemm64_t><size_t>found.sgemm
         dgemm64 = <dgemm64_t><size_t>found.dgemm
-        if _gemm_agrees():
+        if _gemm_agrees():  # each module's own pointers, so each checks them
             which.chosen = found.name
             return 0
-        import warnings
-        warnings.warn(f"{found.name} computed a test product wrongly; convreg's GEMMs call "
-                      f"SciPy's BLAS instead", RuntimeWarning, stacklevel=2)
+        which.reject(found)
         sgemm64, dgemm64 = NULL, NULL
     which.chosen = "SciPy's BLAS (scipy.linalg.cython_blas, 32-bit ints)"
     return 0
